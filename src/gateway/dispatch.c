@@ -1,0 +1,214 @@
+/* dispatch.c — the first phase of every request on an io worker: classify the path,
+ * authenticate (before any body byte is read, so `Expect: 100-continue` is answered only
+ * after auth), then hand the full request to its surface. Health checks, CORS preflight
+ * and unknown paths are answered here. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "gateway/internal.h"
+#include "protocol/errors.h"
+
+struct gw_req_info {
+    enum gw_surface surface;
+    const char *request_id;
+};
+
+static struct gw_req_info *info_of(http_request_t *req)
+{
+    if (!req->user) req->user = pool_calloc(req->pool, sizeof(struct gw_req_info));
+    return req->user;
+}
+
+const char *gw_request_id(http_request_t *req)
+{
+    struct gw_req_info *info = info_of(req);
+    if (!info) return "-";
+    if (!info->request_id) {
+        unsigned char rnd[12];
+        randombytes_buf(rnd, sizeof rnd);
+        char *id = pool_alloc(req->pool, 4 + 2 * sizeof rnd + 1);
+        if (!id) return "-";
+        memcpy(id, "req_", 4);
+        sodium_bin2hex(id + 4, 2 * sizeof rnd + 1, rnd, sizeof rnd);
+        info->request_id = id;
+    }
+    return info->request_id;
+}
+
+void gw_error(http_request_t *req, int status, const char *type, const char *code,
+              const char *message)
+{
+    struct buf b = BUF_INIT;
+    if (!openai_error_write(&b, status, type, code, message)) {
+        http_respond(req, 500, NULL, 0, SLICE_LIT(""));
+        return;
+    }
+    struct http_header hdrs[] = {
+        {SLICE_LIT("Content-Type"), SLICE_LIT("application/json")},
+        {SLICE_LIT("x-request-id"), slice_from(gw_request_id(req))},
+    };
+    http_respond(req, status, hdrs, 2, buf_slice(&b));
+    buf_free(&b);
+}
+
+/* Constant-time token check: both sides hashed to 32 bytes, then compared in fixed time,
+ * so neither the content nor the length of the configured token leaks through timing. */
+static bool token_equals(struct slice given, const char *expected)
+{
+    unsigned char a[32], b[32];
+    crypto_generichash(a, sizeof a, (const unsigned char *)given.p, given.n, NULL, 0);
+    crypto_generichash(b, sizeof b, (const unsigned char *)expected, strlen(expected), NULL, 0);
+    return crypto_verify_32(a, b) == 0;
+}
+
+/* The downstream key, from the first of: Authorization: Bearer, x-api-key,
+ * x-goog-api-key, ?key=. SLICE_NULL when none was sent. */
+static struct slice downstream_key(const http_request_t *req)
+{
+    struct slice auth = http_request_header(req, "authorization");
+    if (auth.p) {
+        if (auth.n > 7 && slice_ieq((struct slice){auth.p, 7}, SLICE_LIT("bearer ")))
+            return slice_trim((struct slice){auth.p + 7, auth.n - 7});
+        return slice_trim(auth);
+    }
+    struct slice k = http_request_header(req, "x-api-key");
+    if (k.p) return k;
+    k = http_request_header(req, "x-goog-api-key");
+    if (k.p) return k;
+    return http_request_query_param(req, "key");
+}
+
+static bool path_is(struct slice path, const char *want)
+{
+    if (slice_eq_str(path, want)) return true;
+    /* tolerate one trailing slash */
+    return path.n == strlen(want) + 1 && path.p[path.n - 1] == '/' &&
+           memcmp(path.p, want, path.n - 1) == 0;
+}
+
+static enum gw_surface surface_of(struct slice path)
+{
+    if (path_is(path, "/v1/chat/completions") || path_is(path, "/chat/completions"))
+        return GW_SURFACE_CHAT;
+    if (path_is(path, "/v1/completions") || path_is(path, "/completions"))
+        return GW_SURFACE_COMPLETIONS;
+    if (path_is(path, "/v1/embeddings") || path_is(path, "/embeddings"))
+        return GW_SURFACE_EMBEDDINGS;
+    if (path_is(path, "/v1/images/generations") || path_is(path, "/images/generations"))
+        return GW_SURFACE_IMAGES;
+    if (path_is(path, "/v1/models") || path_is(path, "/models")) return GW_SURFACE_MODELS;
+    if (slice_starts_with(path, "/api/")) return GW_SURFACE_ADMIN;
+    return GW_SURFACE_NONE;
+}
+
+static void respond_admin_error(http_request_t *req, int status, const char *message)
+{
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, "{\"success\":false,\"message\":\"");
+    buf_append_str(&b, message); /* static text without quotes */
+    buf_append_str(&b, "\"}");
+    http_respond_json(req, status, buf_slice(&b));
+    buf_free(&b);
+}
+
+static void respond_cors_preflight(http_request_t *req)
+{
+    struct http_header hdrs[] = {
+        {SLICE_LIT("Access-Control-Allow-Origin"), SLICE_LIT("*")},
+        {SLICE_LIT("Access-Control-Allow-Methods"), SLICE_LIT("GET, POST, OPTIONS")},
+        {SLICE_LIT("Access-Control-Allow-Headers"),
+         SLICE_LIT("Authorization, Content-Type, x-api-key, x-goog-api-key, anthropic-version, "
+                   "anthropic-beta, openai-beta, x-request-id")},
+        {SLICE_LIT("Access-Control-Max-Age"), SLICE_LIT("86400")},
+    };
+    http_respond(req, 204, hdrs, 4, SLICE_LIT(""));
+}
+
+enum http_verdict gw_on_headers(http_request_t *req, void *ud)
+{
+    struct gw_worker *w = ud;
+    struct gw_req_info *info = info_of(req);
+    if (!info) {
+        http_respond(req, 503, NULL, 0, SLICE_LIT(""));
+        return HTTP_ANSWERED;
+    }
+    if (path_is(req->path, "/healthz") || path_is(req->path, "/readyz")) {
+        if (w->draining)
+            http_respond_json(req, 503, SLICE_LIT("{\"status\":\"draining\"}"));
+        else
+            http_respond_json(req, 200, SLICE_LIT("{\"status\":\"ok\"}"));
+        return HTTP_ANSWERED;
+    }
+    info->surface = surface_of(req->path);
+    if (info->surface == GW_SURFACE_NONE) {
+        gw_error(req, 404, "invalid_request_error", "unknown_url",
+                 "Unknown request URL. metarelay serves /v1/chat/completions, /v1/completions, "
+                 "/v1/embeddings, /v1/images/generations and /v1/models.");
+        return HTTP_ANSWERED;
+    }
+    if (slice_eq_str(req->method, "OPTIONS") && info->surface != GW_SURFACE_ADMIN) {
+        respond_cors_preflight(req);
+        return HTTP_ANSWERED;
+    }
+    if (info->surface == GW_SURFACE_ADMIN) {
+        struct slice auth = http_request_header(req, "authorization");
+        if (!auth.p) {
+            respond_admin_error(req, 401, "missing admin token (Authorization: Bearer)");
+            return HTTP_ANSWERED;
+        }
+        struct slice tok = auth;
+        if (auth.n > 7 && slice_ieq((struct slice){auth.p, 7}, SLICE_LIT("bearer ")))
+            tok = slice_trim((struct slice){auth.p + 7, auth.n - 7});
+        if (!token_equals(tok, w->cfg->auth_token)) {
+            respond_admin_error(req, 403, "invalid admin token");
+            return HTTP_ANSWERED;
+        }
+        return HTTP_READ_BODY;
+    }
+    struct slice key = downstream_key(req);
+    if (!key.p || key.n == 0) {
+        gw_error(req, 401, "invalid_request_error", "missing_api_key",
+                 "Missing API key: send it as 'Authorization: Bearer <key>' (or x-api-key).");
+        return HTTP_ANSWERED;
+    }
+    if (!token_equals(key, w->cfg->proxy_token)) {
+        gw_error(req, 403, "invalid_request_error", "invalid_api_key", "Invalid API key.");
+        return HTTP_ANSWERED;
+    }
+    return HTTP_READ_BODY;
+}
+
+void gw_on_request(http_request_t *req, void *ud)
+{
+    struct gw_worker *w = ud;
+    struct gw_req_info *info = req->user;
+    enum gw_surface s = info ? info->surface : GW_SURFACE_NONE;
+    bool get = slice_eq_str(req->method, "GET");
+    bool post = slice_eq_str(req->method, "POST");
+    switch (s) {
+    case GW_SURFACE_ADMIN:
+        if (w->cfg->admin_dispatch)
+            w->cfg->admin_dispatch(w, req, w->cfg->admin_arg);
+        else
+            respond_admin_error(req, 404, "admin API not available");
+        return;
+    case GW_SURFACE_MODELS:
+        if (!get) break;
+        gw_models(w, req);
+        return;
+    case GW_SURFACE_CHAT:
+    case GW_SURFACE_COMPLETIONS:
+    case GW_SURFACE_EMBEDDINGS:
+    case GW_SURFACE_IMAGES:
+        if (!post) break;
+        gw_proxy_start(w, req, s);
+        return;
+    case GW_SURFACE_NONE:
+        gw_error(req, 404, "invalid_request_error", "unknown_url", "Unknown request URL.");
+        return;
+    }
+    gw_error(req, 405, "invalid_request_error", "method_not_allowed",
+             "Method not allowed for this URL.");
+}
