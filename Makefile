@@ -23,7 +23,7 @@ build-asan: deps build/asan/build.ninja
 
 run: build
 	mkdir -p data
-	./build/release/metarelay serve
+	HOST=$${HOST:-127.0.0.1} ./build/release/metarelay serve
 
 unit: build-asan
 	cd build/asan && ctest --output-on-failure -j $(JOBS)

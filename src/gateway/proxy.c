@@ -261,25 +261,26 @@ static int commit_stream(struct gw_call *c)
 
 /* One complete SSE frame from the upstream: keep it for the next downstream write, or
  * drop the usage-only chunk that metarelay requested on the client's behalf. */
-static void on_sse_event(void *ud, const struct sse_event *ev)
+static int on_sse_frame(void *ud, const struct sse_frame *f)
 {
     struct gw_call *c = ud;
-    if (!ev->comment && ev->data.n) {
+    if (f->kind == SSE_FRAME_EVENT) {
         c->saw_frame = true;
-        if (memmem(ev->data.p, ev->data.n, "\"usage\"", 7)) {
+        if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
             struct openai_chunk_info info;
-            openai_chunk_inspect(ev->data.p, ev->data.n, &info);
+            openai_chunk_inspect(f->data.p, f->data.n, &info);
             if (info.usage.prompt_tokens >= 0) {
                 c->prompt_tokens = info.usage.prompt_tokens;
                 c->completion_tokens = info.usage.completion_tokens;
                 c->total_tokens = info.usage.total_tokens;
             }
-            if (info.usage_only && c->inject_usage) return;
+            if (info.usage_only && c->inject_usage) return 0;
         }
-    } else if (!ev->comment) {
-        c->saw_frame = true;
+    } else if (f->kind == SSE_FRAME_OVERSIZE) {
+        c->saw_frame = true; /* forwarded unparsed; usage extraction skipped */
     }
-    buf_append(&c->out, ev->raw.p, ev->raw.n);
+    buf_append(&c->out, f->raw.p, f->raw.n);
+    return 0;
 }
 
 static enum upstream_data_verdict flush_frames(struct gw_call *c)
@@ -343,7 +344,7 @@ static void up_head(void *ud, int status, const struct http_header *hdrs, size_t
     }
     c->is_sse = strncasecmp(c->content_type, "text/event-stream", 17) == 0;
     if (status >= 200 && status < 300 && c->stream && c->is_sse) {
-        sse_parser_init(&c->sse, 1u << 20, on_sse_event, c);
+        sse_parser_init(&c->sse, SSE_DEFAULT_MAX_EVENT, on_sse_frame, c);
         c->sse_active = true;
     }
 }
@@ -398,7 +399,7 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
 
     if (c->committed) {
         /* Past the commit point: the client already has the headers. */
-        if (c->sse_active) sse_parser_feed(&c->sse, "", 0);
+        if (c->sse_active) sse_parser_finish(&c->sse);
         if (err != UPSTREAM_OK) {
             char msg[300];
             snprintf(msg, sizeof msg, "upstream stream interrupted (%s: %s)",
