@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/clock.h"
+#include "base/json_scan.h"
 #include "base/log.h"
 #include "gateway/internal.h"
 #include "protocol/errors.h"
@@ -35,6 +37,29 @@ const char *gw_request_id(http_request_t *req)
         info->request_id = id;
     }
     return info->request_id;
+}
+
+/* One access-log line for a request answered by dispatch itself (proxied requests log
+ * their own, with model and attempts). Called before answering: answering frees `req`. */
+static void log_simple(http_request_t *req, int status)
+{
+    struct buf line = BUF_INIT;
+    buf_printf(&line, "{\"ts\":%lld,\"rid\":\"%s\",\"ip\":\"%s\",\"method\":",
+               (long long)clock_wall_ms(), gw_request_id(req), req->client_ip);
+    json_write_string(&line, req->method.p, req->method.n > 16 ? 16 : req->method.n);
+    buf_append_str(&line, ",\"path\":");
+    json_write_string(&line, req->path.p, req->path.n > 256 ? 256 : req->path.n);
+    buf_printf(&line, ",\"status\":%d,\"ms\":%llu}", status,
+               (unsigned long long)((clock_mono_ns() - req->start_ns) / 1000000u));
+    access_log_push(line.p, line.n);
+    buf_free(&line);
+}
+
+void gw_reject(http_request_t *req, int status, const char *type, const char *code,
+                         const char *message)
+{
+    log_simple(req, status);
+    gw_error(req, status, type, code, message);
 }
 
 void gw_error(http_request_t *req, int status, const char *type, const char *code,
@@ -135,6 +160,7 @@ enum http_verdict gw_on_headers(http_request_t *req, void *ud)
         return HTTP_ANSWERED;
     }
     if (path_is(req->path, "/healthz") || path_is(req->path, "/readyz")) {
+        log_simple(req, w->draining ? 503 : 200);
         if (w->draining)
             http_respond_json(req, 503, SLICE_LIT("{\"status\":\"draining\"}"));
         else
@@ -143,18 +169,20 @@ enum http_verdict gw_on_headers(http_request_t *req, void *ud)
     }
     info->surface = surface_of(req->path);
     if (info->surface == GW_SURFACE_NONE) {
-        gw_error(req, 404, "invalid_request_error", "unknown_url",
+        gw_reject(req, 404, "invalid_request_error", "unknown_url",
                  "Unknown request URL. metarelay serves /v1/chat/completions, /v1/completions, "
                  "/v1/embeddings, /v1/images/generations and /v1/models.");
         return HTTP_ANSWERED;
     }
     if (slice_eq_str(req->method, "OPTIONS") && info->surface != GW_SURFACE_ADMIN) {
+        log_simple(req, 204);
         respond_cors_preflight(req);
         return HTTP_ANSWERED;
     }
     if (info->surface == GW_SURFACE_ADMIN) {
         struct slice auth = http_request_header(req, "authorization");
         if (!auth.p) {
+            log_simple(req, 401);
             respond_admin_error(req, 401, "missing admin token (Authorization: Bearer)");
             return HTTP_ANSWERED;
         }
@@ -162,6 +190,7 @@ enum http_verdict gw_on_headers(http_request_t *req, void *ud)
         if (auth.n > 7 && slice_ieq((struct slice){auth.p, 7}, SLICE_LIT("bearer ")))
             tok = slice_trim((struct slice){auth.p + 7, auth.n - 7});
         if (!token_equals(tok, w->cfg->auth_token)) {
+            log_simple(req, 403);
             respond_admin_error(req, 403, "invalid admin token");
             return HTTP_ANSWERED;
         }
@@ -169,12 +198,12 @@ enum http_verdict gw_on_headers(http_request_t *req, void *ud)
     }
     struct slice key = downstream_key(req);
     if (!key.p || key.n == 0) {
-        gw_error(req, 401, "invalid_request_error", "missing_api_key",
+        gw_reject(req, 401, "invalid_request_error", "missing_api_key",
                  "Missing API key: send it as 'Authorization: Bearer <key>' (or x-api-key).");
         return HTTP_ANSWERED;
     }
     if (!token_equals(key, w->cfg->proxy_token)) {
-        gw_error(req, 403, "invalid_request_error", "invalid_api_key", "Invalid API key.");
+        gw_reject(req, 403, "invalid_request_error", "invalid_api_key", "Invalid API key.");
         return HTTP_ANSWERED;
     }
     return HTTP_READ_BODY;
@@ -196,6 +225,7 @@ void gw_on_request(http_request_t *req, void *ud)
         return;
     case GW_SURFACE_MODELS:
         if (!get) break;
+        log_simple(req, 200);
         gw_models(w, req);
         return;
     case GW_SURFACE_CHAT:
@@ -206,9 +236,9 @@ void gw_on_request(http_request_t *req, void *ud)
         gw_proxy_start(w, req, s);
         return;
     case GW_SURFACE_NONE:
-        gw_error(req, 404, "invalid_request_error", "unknown_url", "Unknown request URL.");
+        gw_reject(req, 404, "invalid_request_error", "unknown_url", "Unknown request URL.");
         return;
     }
-    gw_error(req, 405, "invalid_request_error", "method_not_allowed",
+    gw_reject(req, 405, "invalid_request_error", "method_not_allowed",
              "Method not allowed for this URL.");
 }

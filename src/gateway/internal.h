@@ -73,6 +73,10 @@ void gw_models(struct gw_worker *w, http_request_t *req);
 void gw_error(http_request_t *req, int status, const char *type, const char *code,
               const char *message);
 
+/* The same, with the request's access-log line (for requests answered before proxying). */
+void gw_reject(http_request_t *req, int status, const char *type, const char *code,
+               const char *message);
+
 /* The request id of a request: the client's x-request-id when sane, else a new one
  * (pool-owned, set once per request). */
 const char *gw_request_id(http_request_t *req);

@@ -32,7 +32,12 @@ struct gw_call {
     http_request_t *req;
     enum gw_surface surface;
     const char *upstream_path;
-    struct slice model;
+    struct slice model; /* points into model_copy: valid after the request is finished */
+    char model_copy[256];
+    char path[64];
+    char client_ip[46];
+    char request_id[40];
+    uint64_t start_ns;
     bool stream;
     bool client_usage; /* the client asked for the usage chunk */
     bool inject_usage; /* metarelay asked for it upstream: strip it again */
@@ -111,9 +116,8 @@ static void record_attempt(struct gw_call *c, bool success, const char *error)
     struct usage_record r;
     memset(&r, 0, sizeof r);
     r.created_at_ms = c->t_attempt_wall_ms;
-    copy_str(r.request_id, sizeof r.request_id, gw_request_id(c->req),
-             strlen(gw_request_id(c->req)));
-    copy_str(r.downstream_path, sizeof r.downstream_path, c->req->path.p, c->req->path.n);
+    copy_str(r.request_id, sizeof r.request_id, c->request_id, strlen(c->request_id));
+    copy_str(r.downstream_path, sizeof r.downstream_path, c->path, strlen(c->path));
     copy_str(r.model_requested, sizeof r.model_requested, c->model.p, c->model.n);
     if (c->model_actual[0])
         copy_str(r.model_actual, sizeof r.model_actual, c->model_actual, strlen(c->model_actual));
@@ -131,7 +135,7 @@ static void record_attempt(struct gw_call *c, bool success, const char *error)
     r.completion_tokens = c->completion_tokens;
     r.total_tokens = c->total_tokens;
     r.overhead_us = success ? c->overhead_us : -1;
-    copy_str(r.client_ip, sizeof r.client_ip, c->req->client_ip, strlen(c->req->client_ip));
+    copy_str(r.client_ip, sizeof r.client_ip, c->client_ip, strlen(c->client_ip));
     if (error) copy_str(r.error, sizeof r.error, error, strlen(error));
     usage_queue_push(&r);
 }
@@ -139,10 +143,10 @@ static void record_attempt(struct gw_call *c, bool success, const char *error)
 static void access_log(struct gw_call *c)
 {
     struct buf line = BUF_INIT;
-    uint64_t ms = (clock_mono_ns() - c->req->start_ns) / 1000000u;
+    uint64_t ms = (clock_mono_ns() - c->start_ns) / 1000000u;
     buf_printf(&line, "{\"ts\":%lld,\"rid\":\"%s\",\"ip\":\"%s\",\"method\":\"POST\",\"path\":",
-               (long long)clock_wall_ms(), gw_request_id(c->req), c->req->client_ip);
-    json_write_string(&line, c->req->path.p, c->req->path.n);
+               (long long)clock_wall_ms(), c->request_id, c->client_ip);
+    json_write_string(&line, c->path, strlen(c->path));
     buf_append_str(&line, ",\"model\":");
     json_write_string(&line, c->model.p, c->model.n);
     buf_printf(&line,
@@ -176,7 +180,7 @@ static void reset_attempt(struct gw_call *c)
 
 static void overhead_now(struct gw_call *c)
 {
-    uint64_t elapsed = clock_mono_ns() - c->req->start_ns;
+    uint64_t elapsed = clock_mono_ns() - c->start_ns;
     c->overhead_us = elapsed > c->wait_ns ? (int64_t)((elapsed - c->wait_ns) / 1000u) : 0;
 }
 
@@ -186,7 +190,7 @@ static size_t response_headers(struct gw_call *c, struct http_header *h, char *o
     snprintf(overhead_txt, cap, "%lld", (long long)c->overhead_us);
     size_t n = 0;
     h[n++] = (struct http_header){SLICE_LIT("Content-Type"), slice_from(content_type)};
-    h[n++] = (struct http_header){SLICE_LIT("x-request-id"), slice_from(gw_request_id(c->req))};
+    h[n++] = (struct http_header){SLICE_LIT("x-request-id"), slice_from(c->request_id)};
     h[n++] = (struct http_header){SLICE_LIT("x-metarelay-overhead-us"), slice_from(overhead_txt)};
     return n;
 }
@@ -651,36 +655,36 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
 {
     struct json_scan scan;
     if (req->body.n == 0) {
-        gw_error(req, 400, "invalid_request_error", "missing_body",
+        gw_reject(req, 400, "invalid_request_error", "missing_body",
                  "The request body is empty; a JSON object is required.");
         return;
     }
     if (json_scan(req->pool, req->body.p, req->body.n, &scan) != 0) {
         char *msg = pool_printf(req->pool, "Invalid JSON body: %s", scan.error);
-        gw_error(req, 400, "invalid_request_error", "invalid_json", msg ? msg : "Invalid JSON body.");
+        gw_reject(req, 400, "invalid_request_error", "invalid_json", msg ? msg : "Invalid JSON body.");
         return;
     }
     if (scan.root_type != JSON_T_OBJECT) {
-        gw_error(req, 400, "invalid_request_error", "invalid_json",
+        gw_reject(req, 400, "invalid_request_error", "invalid_json",
                  "The request body must be a JSON object.");
         return;
     }
     const struct json_member *mm = json_scan_get(&scan, "model");
     struct slice model = SLICE_NULL;
     if (!mm) {
-        gw_error(req, 400, "invalid_request_error", "missing_model",
+        gw_reject(req, 400, "invalid_request_error", "missing_model",
                  "Missing required parameter: 'model'.");
         return;
     }
     if (mm->type != JSON_T_STRING || !json_member_string(req->pool, mm, &model) || model.n == 0) {
-        gw_error(req, 400, "invalid_request_error", "invalid_model",
+        gw_reject(req, 400, "invalid_request_error", "invalid_model",
                  "'model' must be a non-empty string.");
         return;
     }
     bool stream = false;
     const struct json_member *sm = json_scan_get(&scan, "stream");
     if (sm && sm->type != JSON_T_NULL && !json_member_bool(sm, &stream)) {
-        gw_error(req, 400, "invalid_request_error", "invalid_value", "'stream' must be a boolean.");
+        gw_reject(req, 400, "invalid_request_error", "invalid_value", "'stream' must be a boolean.");
         return;
     }
     const struct route *route = snapshot_find(w->snap, model);
@@ -688,7 +692,7 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
         char *msg = pool_printf(req->pool,
                                 "The model '%.*s' does not exist or no enabled channel serves it.",
                                 (int)(model.n > 200 ? 200 : model.n), model.p);
-        gw_error(req, 404, "invalid_request_error", "model_not_found", msg ? msg : "Unknown model.");
+        gw_reject(req, 404, "invalid_request_error", "model_not_found", msg ? msg : "Unknown model.");
         return;
     }
 
@@ -701,7 +705,13 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
     c->req = req;
     c->surface = surface;
     c->upstream_path = upstream_path_of(surface);
-    c->model = model;
+    copy_str(c->model_copy, sizeof c->model_copy, model.p, model.n);
+    c->model = slice_from(c->model_copy);
+    copy_str(c->path, sizeof c->path, req->path.p, req->path.n);
+    copy_str(c->client_ip, sizeof c->client_ip, req->client_ip, strlen(req->client_ip));
+    const char *rid = gw_request_id(req);
+    copy_str(c->request_id, sizeof c->request_id, rid, strlen(rid));
+    c->start_ns = req->start_ns;
     c->stream = stream;
     c->attempt = -1;
     c->first_byte_ms = -1;
