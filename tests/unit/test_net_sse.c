@@ -701,6 +701,117 @@ static void test_writer_round_trip(void **state)
     buf_free(&out);
 }
 
+/* --- differential test against a whole-input reference ------------------------------ */
+
+/* The spec's algorithm over a complete input (no streaming): lines split at CRLF, LF or
+ * CR; a blank line dispatches when data was seen. Records the dispatched events into r
+ * and returns whether the input ends inside a frame (a non-blank line after the last
+ * blank line). */
+static bool reference_parse(struct recorder *r, const char *s, size_t n)
+{
+    size_t i = 0;
+    struct buf event = BUF_INIT, data = BUF_INIT;
+    size_t data_lines = 0;
+    bool in_frame = false;
+
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) i = 3;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && s[j] != '\r' && s[j] != '\n') j++;
+        if (j == n) {
+            in_frame = true; /* an unterminated last line */
+            break;
+        }
+        const char *line = s + i;
+        size_t len = j - i;
+        i = j + ((s[j] == '\r' && j + 1 < n && s[j + 1] == '\n') ? 2 : 1);
+        if (len == 0) {
+            if (data_lines) {
+                struct rec *x = &r->items[r->n++];
+                memset(x, 0, sizeof *x);
+                x->kind = SSE_FRAME_EVENT;
+                buf_append(&x->event, event.p, event.n);
+                buf_append(&x->data, data.p, data.n ? data.n - 1 : 0);
+            }
+            event.n = data.n = data_lines = 0;
+            in_frame = false;
+            continue;
+        }
+        in_frame = true;
+        if (line[0] == ':') continue;
+        const char *colon = memchr(line, ':', len);
+        size_t nlen = colon ? (size_t)(colon - line) : len;
+        const char *v = colon ? colon + 1 : line + len;
+        size_t vlen = colon ? len - nlen - 1 : 0;
+        if (vlen && v[0] == ' ') v++, vlen--;
+        if (nlen == 4 && memcmp(line, "data", 4) == 0) {
+            buf_append(&data, v, vlen);
+            buf_append(&data, "\n", 1);
+            data_lines++;
+        } else if (nlen == 5 && memcmp(line, "event", 5) == 0) {
+            event.n = 0;
+            buf_append(&event, v, vlen);
+        }
+    }
+    buf_free(&event);
+    buf_free(&data);
+    return in_frame;
+}
+
+static void test_random_streams_match_reference(void **state)
+{
+    static const char *tokens[] = {
+        "data", "data:", "data: ", "event:", "event: e", "id:",  "retry: 9", ":",       "x",
+        "y",    " ",     "\r",     "\n",     "\r\n",     "\n\n", "\r\r",     "\r\n\r\n"};
+    const size_t ntok = sizeof tokens / sizeof *tokens;
+    uint32_t seed = 4242;
+    struct buf s = BUF_INIT;
+
+    for (int round = 0; round < 3000; round++) {
+        s.n = 0;
+        seed = seed * 1103515245u + 12345u;
+        if ((seed >> 16) % 8 == 0) buf_append_str(&s, "\xEF\xBB\xBF");
+        size_t count = 1 + (seed >> 20) % 30;
+        for (size_t k = 0; k < count; k++) {
+            seed = seed * 1103515245u + 12345u;
+            buf_append_str(&s, tokens[(seed >> 16) % ntok]);
+        }
+        buf_nul(&s);
+
+        struct recorder want = {0}, got = {0};
+        bool want_trunc = reference_parse(&want, s.p, s.n);
+        bool got_trunc = parse_whole(&got, 0, s.p);
+        if (got_trunc != want_trunc) fail_msg("truncation differs on round %d", round);
+        int k = 0;
+        for (int i = 0; i < got.n; i++) {
+            if (got.items[i].kind != SSE_FRAME_EVENT) continue;
+            assert_true(k < want.n);
+            assert_bufs_equal(&got.items[i].event, &want.items[k].event);
+            assert_bufs_equal(&got.items[i].data, &want.items[k].data);
+            k++;
+        }
+        assert_int_equal(k, want.n);
+
+        /* the same frames, raw bytes included, for random splits */
+        for (int v = 0; v < 8; v++) {
+            size_t cuts[64], nc = 0, at = 0;
+            for (;;) {
+                seed = seed * 1103515245u + 12345u;
+                at += 1 + (seed >> 16) % 6;
+                if (at >= s.n || nc == 64) break;
+                cuts[nc++] = at;
+            }
+            struct recorder split = {0};
+            assert_int_equal(parse_cuts(&split, 0, s.p, s.n, cuts, nc), got_trunc);
+            assert_same_frames(&got, &split);
+            rec_free(&split);
+        }
+        rec_free(&want);
+        rec_free(&got);
+    }
+    buf_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_callback_stops_parser),
         cmocka_unit_test(test_writer),
         cmocka_unit_test(test_writer_round_trip),
+        cmocka_unit_test(test_random_streams_match_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
