@@ -1,5 +1,5 @@
 /* admin_http.h — runs admin API requests off the io threads: the io worker hands an
- * authenticated /api/* request to a queue served by `admin` threads (each with its own
+ * authenticated /api/... request to a queue served by `admin` threads (each with its own
  * database connection and HTTP client); the answer goes back to the worker's loop
  * (gateway_post) which writes it. The request stays alive until then, even when its
  * client has gone. */

@@ -66,7 +66,7 @@ void gw_error(http_request_t *req, int status, const char *type, const char *cod
               const char *message)
 {
     struct buf b = BUF_INIT;
-    if (!openai_error_write(&b, status, type, code, message)) {
+    if (!errors_write_openai(&b, slice_from(message), type, code, NULL)) {
         http_respond(req, 500, NULL, 0, SLICE_LIT(""));
         return;
     }

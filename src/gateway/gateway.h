@@ -1,5 +1,5 @@
 /* gateway.h — the data plane: io worker threads, their HTTP servers and upstream
- * clients, request dispatch for /v1/*, and routing-snapshot publication to workers.
+ * clients, request dispatch for /v1, and routing-snapshot publication to workers.
  *
  * Each worker is a thread with its own uv loop, listening socket (SO_REUSEPORT),
  * upstream client and private snapshot pointer (DESIGN.md §3). Admin requests are parsed
@@ -34,7 +34,7 @@ struct gateway_config {
     unsigned total_timeout_ms;
     unsigned max_attempts;            /* PROXY_MAX_CHANNEL_ATTEMPTS */
     const char *ca_file;
-    /* Admin requests (/api/*), already authenticated; must finish `req` on the worker loop
+    /* Admin requests (/api/...), already authenticated; must finish `req` on the worker loop
      * (see gateway_post). */
     void (*admin_dispatch)(struct gw_worker *w, http_request_t *req, void *arg);
     void *admin_arg;

@@ -11,6 +11,7 @@
  * of one upstream read in one write), with backpressure pausing the upstream, and a
  * failure becomes an in-stream error event — never a silent truncated success.
  * One usage record per attempt goes to the usage queue; one access-log line per request. */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,8 +273,8 @@ static int on_sse_frame(void *ud, const struct sse_frame *f)
         c->saw_frame = true;
         if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
             struct openai_chunk_info info;
-            openai_chunk_inspect(f->data.p, f->data.n, &info);
-            if (info.usage.prompt_tokens >= 0) {
+            openai_chat_chunk_info(f->data, &info);
+            if (info.has_usage) {
                 c->prompt_tokens = info.usage.prompt_tokens;
                 c->completion_tokens = info.usage.completion_tokens;
                 c->total_tokens = info.usage.total_tokens;
@@ -314,7 +315,7 @@ static enum upstream_data_verdict flush_frames(struct gw_call *c)
 static void end_stream_with_error(struct gw_call *c, const char *message)
 {
     struct buf b = BUF_INIT;
-    openai_stream_error_write(&b, 502, message);
+    errors_write_openai_event(&b, slice_from(message), "upstream_error", "stream_interrupted");
     struct slice part = buf_slice(&b);
     if (c->out.n) {
         struct slice parts[2] = {buf_slice(&c->out), part};
@@ -328,6 +329,35 @@ static void end_stream_with_error(struct gw_call *c, const char *message)
 }
 
 /* ---------- upstream callbacks ---------- */
+
+/* ": <message>" from an upstream error body ({"error":{"message":…}}, {"message":…}, or
+ * the first printable bytes of a non-JSON body), for the failover report. Never includes
+ * request data: only what the upstream said. */
+static void error_excerpt(struct slice body, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (body.n == 0 || cap < 8) return;
+    json_error_t jerr;
+    json_t *root = json_loadb(body.p, body.n, JSON_REJECT_DUPLICATES, &jerr);
+    const char *msg = NULL;
+    if (root) {
+        json_t *e = json_object_get(root, "error");
+        json_t *m = json_is_object(e) ? json_object_get(e, "message")
+                                      : json_is_string(e) ? e : json_object_get(root, "message");
+        if (json_is_string(m)) msg = json_string_value(m);
+    }
+    size_t k = 0;
+    out[k++] = ':';
+    out[k++] = ' ';
+    const char *src = msg ? msg : body.p;
+    size_t n = msg ? strlen(msg) : body.n;
+    for (size_t i = 0; i < n && k < cap - 4 && k < 160; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        out[k++] = (ch >= 0x20 && ch != 0x7f) ? (char)ch : ' ';
+    }
+    out[k] = '\0';
+    json_decref(root);
+}
 
 static bool status_fails_over(int status)
 {
@@ -444,11 +474,12 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
         }
         c->wait_ns += clock_mono_ns() - c->t_attempt;
         struct openai_usage u;
-        if (openai_usage_parse(c->body.p, c->body.n, &u) == 0) {
+        struct slice model = SLICE_NULL;
+        if (openai_chat_response_info(buf_slice(&c->body), c->req->pool, &u, &model) == 0) {
             c->prompt_tokens = u.prompt_tokens;
             c->completion_tokens = u.completion_tokens;
             c->total_tokens = u.total_tokens;
-            if (u.model[0]) copy_str(c->model_actual, sizeof c->model_actual, u.model, strlen(u.model));
+            if (model.n) copy_str(c->model_actual, sizeof c->model_actual, model.p, model.n);
         }
         health_record_success(c->ch->health);
         respond_body(c);
@@ -459,7 +490,7 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
     if (status_fails_over(c->status)) {
         char msg[300];
         int n = snprintf(msg, sizeof msg, "HTTP %d", c->status);
-        openai_error_message_excerpt(c->body.p, c->body.n, msg + n, sizeof msg - (size_t)n);
+        error_excerpt(buf_slice(&c->body), msg + n, sizeof msg - (size_t)n);
         fail_attempt(c, msg, c->status == 408);
         try_next(c);
         goto out;
