@@ -1356,6 +1356,10 @@ http_server_t *http_server_start(uv_loop_t *loop, const struct http_server_confi
         *err = "http_server_start: missing loop, config or on_request";
         return NULL;
     }
+    if (cfg->port < 0 || cfg->port > 65535) {
+        *err = "http_server_start: port out of range";
+        return NULL;
+    }
     http_server_t *s = calloc(1, sizeof *s);
     char *rb = malloc(READ_CHUNK);
     if (!s || !rb) {
