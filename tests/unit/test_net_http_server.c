@@ -31,6 +31,7 @@
 static struct {
     uv_loop_t loop;
     uv_async_t stop;
+    uv_async_t stop_accepting;
     http_server_t *srv;
     struct http_server_config cfg;
     pthread_t th;
@@ -53,6 +54,12 @@ static void stop_cb(uv_async_t *a)
 {
     http_server_close(T.srv);
     uv_close((uv_handle_t *)a, NULL);
+    uv_close((uv_handle_t *)&T.stop_accepting, NULL);
+}
+
+static void stop_accepting_cb(uv_async_t *a)
+{
+    http_server_stop_accepting(T.srv);
 }
 
 static void *loop_thread(void *arg)
@@ -60,16 +67,18 @@ static void *loop_thread(void *arg)
     (void)arg;
     uv_loop_init(&T.loop);
     uv_async_init(&T.loop, &T.stop, stop_cb);
+    uv_async_init(&T.loop, &T.stop_accepting, stop_accepting_cb);
     struct http_handlers h = {on_headers, on_request, NULL};
     const char *err = NULL;
     T.srv = http_server_start(&T.loop, &T.cfg, &h, &err);
     if (!T.srv) fprintf(stderr, "start: %s\n", err);
     T.port = T.srv ? http_server_port(T.srv) : -1;
     uv_sem_post(&T.ready);
-    if (T.srv)
-        uv_run(&T.loop, UV_RUN_DEFAULT);
-    else
-        uv_close((uv_handle_t *)&T.stop, NULL), uv_run(&T.loop, UV_RUN_DEFAULT);
+    if (!T.srv) {
+        uv_close((uv_handle_t *)&T.stop, NULL);
+        uv_close((uv_handle_t *)&T.stop_accepting, NULL);
+    }
+    uv_run(&T.loop, UV_RUN_DEFAULT);
     T.loop_close_rc = uv_loop_close(&T.loop);
     return NULL;
 }
@@ -265,6 +274,10 @@ static void on_request(http_request_t *req, void *ud)
                         z.p ? "?" : "NULL", (int)h.n, h.p, m.p ? "?" : "NULL", req->client_ip,
                         http_server_in_flight(T.srv));
         http_respond(req, 200, NULL, 0, slice_from(out));
+    } else if (slice_starts_with(p, "/blob/")) {
+        static char blob[100 * 1024];
+        memset(blob, 'a' + (int)(strtoul(p.p + 6, NULL, 10) % 26), sizeof blob);
+        http_respond(req, 200, NULL, 0, (struct slice){blob, sizeof blob});
     } else if (slice_eq_str(p, "/nocontent")) {
         http_respond(req, 204, NULL, 0, SLICE_NULL);
     } else if (slice_eq_str(p, "/drop")) {
@@ -282,10 +295,13 @@ struct client {
     size_t n, cap;
 };
 
+static int g_rcvbuf; /* when set, the next connections' receive buffer (a slow reader) */
+
 static void cl_open(struct client *c)
 {
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(c->fd >= 0);
+    if (g_rcvbuf) setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &g_rcvbuf, sizeof g_rcvbuf);
     struct timeval tv = {3, 0};
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int one = 1;
@@ -597,6 +613,61 @@ static void expect_status_close(struct client *c, int status)
     assert_true(cl_sees_close(c));
 }
 
+/* A client that pipelines requests with big answers and does not read: the server
+ * stops taking requests while its write queue is full, and resumes as the client reads. */
+static void test_pipelined_slow_reader(void **state)
+{
+    srv_start(NULL);
+    struct client c;
+    g_rcvbuf = 32 * 1024;
+    cl_open(&c);
+    g_rcvbuf = 0;
+    struct buf all = BUF_INIT;
+    for (int i = 0; i < 60; i++)
+        assert_true(buf_printf(&all, "GET /blob/%d HTTP/1.1\r\nHost: a\r\n\r\n", i));
+    cl_send(&c, all.p, all.n);
+    buf_free(&all);
+    sleep_ms(100);
+    int handled = atomic_load(&g_requests);
+    assert_true(handled < 60); /* 6 MB of answers cannot all be queued */
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(cl_response(&c, &R), 0);
+        assert_int_equal(R.status, 200);
+        assert_int_equal(R.body_total, 100 * 1024);
+        assert_int_equal(R.body[0], 'a' + i % 26);
+    }
+    assert_int_equal(atomic_load(&g_requests), 60);
+    cl_close(&c);
+    srv_stop();
+}
+
+static void test_stop_accepting(void **state)
+{
+    srv_start(NULL);
+    struct client idle, busy;
+    cl_open(&idle);
+    cl_sends(&idle, "GET /i HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect_echo(&idle, "GET /i 0:");
+    cl_open(&busy);
+    cl_sends(&busy, "GET /delay/200 HTTP/1.1\r\nHost: a\r\n\r\n");
+    sleep_ms(50);
+    uv_async_send(&T.stop_accepting);
+    /* The idle keep-alive connection closes; the busy one gets its answer with close. */
+    assert_true(cl_sees_close(&idle));
+    expect_echo(&busy, "GET /delay/200 0:");
+    assert_true(R.close);
+    assert_true(cl_sees_close(&busy));
+    /* No new connections. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)T.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(connect(fd, (struct sockaddr *)&a, sizeof a) != 0);
+    close(fd);
+    cl_close(&idle);
+    cl_close(&busy);
+    srv_stop();
+}
+
 static void test_strict_parsing(void **state)
 {
     srv_start(NULL);
@@ -891,8 +962,9 @@ static void test_backpressure(void **state)
 {
     srv_start(NULL);
     struct client c;
-    c.fd = -1;
+    g_rcvbuf = 32 * 1024;
     cl_open(&c);
+    g_rcvbuf = 0;
     cl_sends(&c, "GET /flood HTTP/1.1\r\nHost: a\r\n\r\n");
     wait_flag(&g_hit_high, 1);
     assert_int_equal(atomic_load(&g_drained), 0);
@@ -1002,6 +1074,8 @@ int main(void)
         cmocka_unit_test(test_keepalive_and_http10),
         cmocka_unit_test(test_chunked_body_every_split),
         cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_pipelined_slow_reader),
+        cmocka_unit_test(test_stop_accepting),
         cmocka_unit_test(test_strict_parsing),
         cmocka_unit_test(test_upgrade_ignored),
         cmocka_unit_test(test_limits_header_and_body),
