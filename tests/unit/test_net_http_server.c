@@ -681,6 +681,9 @@ static void test_strict_parsing(void **state)
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
         "0\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+        "BREW / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n",
         "GARBAGE\r\n\r\n",
         "GET / HTTP/1.1\r\nBad Name: a\r\n\r\n",
         "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
@@ -707,6 +710,12 @@ static void test_strict_parsing(void **state)
         assert_true(cl_sees_close(&c));
         cl_close(&c);
     }
+    /* CONNECT would turn the connection into a tunnel: refused. */
+    struct client c;
+    cl_open(&c);
+    cl_sends(&c, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    expect_status_close(&c, 405);
+    cl_close(&c);
     assert_int_equal(atomic_load(&g_requests), 0);
     srv_stop();
 }
