@@ -536,20 +536,26 @@ static int cmp_member_key(const void *a, const void *b)
     return x->key_offset < y->key_offset ? -1 : x->key_offset > y->key_offset;
 }
 
-/* Unescapes keys that need it, then finds the earliest member whose key repeats an
- * earlier one. Returns its index, n_members when there is none, or -1 (out of
- * memory). */
-static long find_duplicate(pool_t *pool, struct json_scan *s)
+/* Sets members[i].key for keys with escapes (the others already borrow key_raw).
+ * False when out of memory. */
+static bool unescape_keys(pool_t *pool, struct json_scan *s)
 {
-    size_t n = s->n_members;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < s->n_members; i++) {
         struct json_member *m = &s->members[i];
         if (!memchr(m->key_raw.p, '\\', m->key_raw.n)) continue;
         size_t len;
         char *k = unescape_validated(pool, m->key_raw.p, m->key_raw.n, &len);
-        if (!k) return -1;
+        if (!k) return false;
         m->key = (struct slice){k, len};
     }
+    return true;
+}
+
+/* Finds the earliest member whose (unescaped) key repeats an earlier one. Returns its
+ * index, n_members when there is none, or -1 (out of memory). */
+static long find_duplicate(pool_t *pool, const struct json_scan *s)
+{
+    size_t n = s->n_members;
     if (n <= DUP_LINEAR_MAX) {
         for (size_t j = 1; j < n; j++)
             for (size_t i = 0; i < j; i++)
@@ -589,10 +595,12 @@ static int scan_into(pool_t *pool, const char *p, size_t n, struct json_scan *ou
         out->n_members = 0;
         return -1;
     }
-    if (out->root_type != JSON_T_OBJECT || out->n_members < 2) return 0;
-    long dup = find_duplicate(pool, out);
+    if (out->root_type != JSON_T_OBJECT || out->n_members == 0) return 0;
+    long dup = unescape_keys(pool, out) ? find_duplicate(pool, out) : -1;
     if (dup < 0) {
         set_error(out, 0, "out of memory");
+        out->members = NULL;
+        out->n_members = 0;
         return -1;
     }
     if ((size_t)dup < out->n_members) {
