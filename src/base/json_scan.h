@@ -18,10 +18,16 @@
  *
  * Accepted language versus jansson 2.14 loaded with
  * JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL (differential test in
- * tests/unit/test_base_json_scan.c): identical, except that jansson also rejects
- * duplicate keys in nested objects, integers outside int64 and reals that overflow a
- * double, and accepts nesting up to 2048. Running json_scan first on every surface
- * keeps the accepted language identical up to those three points.
+ * tests/unit/test_base_json_scan.c): identical, except that jansson
+ *   - rejects integers outside int64 and reals that overflow a double (json_scan
+ *     checks number syntax only);
+ *   - rejects duplicate keys in nested objects too (json_scan: top level only);
+ *   - accepts nesting up to 2048 (json_scan: 128);
+ *   - accepts a NUL byte directly after a number or literal (`[1\0]`, `true\0`): its
+ *     lookahead buffer drops it; json_scan rejects every NUL outside strings;
+ *   - and json_scan refuses top-level objects of more than 10000 members.
+ * Running json_scan first on every surface, DOM ones included, makes the accepted
+ * language identical except for the first two points, where the DOM is stricter.
  *
  * Errors carry the byte offset and a short reason, e.g.
  * "invalid JSON at byte 17: expected ',' or '}'". */
