@@ -54,7 +54,8 @@ int secrets_seal(const secrets_t *k, const char *table, const char *column, int6
 /* Opens a sealed value for (table, column, row_id), appending the plaintext to `out`
  * (NUL-terminated past out->n, see buf_nul). 0 on success; -1 when the value is
  * malformed, sealed by another key, tampered with, or bound to another row/column —
- * then `err` (may be NULL) receives a readable reason and `out` is unchanged. */
+ * then `err` (may be NULL) receives a readable reason and out->n is unchanged (the
+ * buffer may have grown: release it as usual). */
 int secrets_open(const secrets_t *k, const char *table, const char *column, int64_t row_id,
                  const void *sealed, size_t n, struct buf *out, char err[128]);
 

@@ -76,6 +76,7 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
             log_warn("store: account %lld left out of routing: its API token cannot be "
                      "decrypted (%s)",
                      (long long)c.account_id, why);
+            buf_free(&key);
             continue;
         }
         c.api_key = key.p;
