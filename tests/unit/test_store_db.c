@@ -437,15 +437,12 @@ static void test_load_channels(void **state)
     struct site_fields sen = {.status = "active"};
     assert_int_equal(sites_update(f->db, s2, &sen, NULL), STORE_OK);
     sqlite3 *h = raw_open(f->dir);
-    char sql[160];
-    snprintf(
-        sql, sizeof sql,
-        "UPDATE accounts SET api_token_enc = X'01' || substr(api_token_enc, 2) WHERE id = %lld",
-        (long long)a1);
-    /* keep key id 1 but flip the last byte of the tag instead */
+    char sql[300];
+    /* Keep key id 1 but change the last byte of the tag. */
     snprintf(sql, sizeof sql,
              "UPDATE accounts SET api_token_enc = substr(api_token_enc, 1, length(api_token_enc) - "
-             "1) || X'00' WHERE id = %lld",
+             "1) || CASE WHEN substr(api_token_enc, -1) = X'00' THEN X'01' ELSE X'00' END "
+             "WHERE id = %lld",
              (long long)a1);
     assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(h);
