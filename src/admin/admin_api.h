@@ -1,4 +1,4 @@
-/* admin_api.h — the admin REST API (/api/*) as a plain function of a request, run on an
+/* admin_api.h — the admin REST API (/api/...) as a plain function of a request, run on an
  * admin thread with that thread's database connection and fetch client. The HTTP
  * plumbing (hand-off from the io thread and back) lives in admin_http; this module
  * only maps a request to a JSON answer, which keeps it testable without sockets.
