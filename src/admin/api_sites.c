@@ -64,6 +64,18 @@ static bool known_platform(const char *p)
     return false;
 }
 
+/* Headers that frame the message or the connection: the HTTP client owns them, and a
+ * stored override could desynchronise the upstream connection. */
+static bool is_reserved_header(const char *name)
+{
+    static const char *const reserved[] = {
+        "content-length", "transfer-encoding", "connection", "upgrade", "te",
+        "trailer",        "keep-alive",        "expect",     NULL};
+    for (const char *const *r = reserved; *r; r++)
+        if (strcasecmp(*r, name) == 0) return true;
+    return false;
+}
+
 static bool is_token_char(unsigned char c)
 {
     return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
@@ -97,6 +109,10 @@ static const char *check_headers(json_t *v, char **out, char why[160])
         if (!*k || strlen(k) > 128) err = "has an empty or too long header name";
         for (const char *c = k; !err && *c; c++)
             if (!is_token_char((unsigned char)*c)) err = "has an invalid header name";
+        if (!err && is_reserved_header(k)) {
+            snprintf(why, 160, "must not set %.64s (managed by the HTTP client)", k);
+            err = why;
+        }
         if (err) break;
         if (!json_is_string(val)) {
             snprintf(why, 160, "value of %.64s must be a string", k);

@@ -11,8 +11,8 @@
 
 #define CHECKPOINT_EVERY_NS (60ull * 1000000000ull)
 #define RETENTION_EVERY_NS  (3600ull * 1000000000ull)
-/* First retention pass a minute after start, not during start-up work. */
-#define RETENTION_FIRST_NS (60ull * 1000000000ull)
+/* First retention pass shortly after start (not inside store_open), then hourly. */
+#define RETENTION_FIRST_NS (2ull * 1000000000ull)
 /* How long a checkpoint may wait for readers before it gives up until the next tick:
  * the usage queue keeps filling meanwhile. */
 #define CHECKPOINT_BUSY_MS 250
@@ -61,8 +61,9 @@ void *usage_writer_main(void *arg)
             struct usage_record one;
             while (usage_queue_drain(q, &one, 1)) usage_queue_count_lost(1);
         }
-        if (n == USAGE_BATCH) continue; /* more is waiting: commit it now */
-
+        /* Timers are checked on every turn, also under sustained load when every drain
+         * is a full batch: a busy store needs its checkpoints and retention the most. */
+        bool more = n == USAGE_BATCH; /* more is waiting: commit it without sleeping */
         now = clock_mono_ns();
         if (h && !stopping) {
             if (now >= next_checkpoint) {
@@ -74,13 +75,16 @@ void *usage_writer_main(void *arg)
                 next_retention = now + RETENTION_EVERY_NS;
             }
             if (retention_cutoff > 0) {
+                /* One short batch per turn, so inserts keep flowing between them. */
                 long del = usage_delete_batch(h, retention_cutoff, RETENTION_BATCH);
-                if (del < RETENTION_BATCH) retention_cutoff = 0; /* done (or failed) */
                 if (del > 0) log_debug("store: retention deleted %ld usage rows", del);
-                if (retention_cutoff > 0) continue; /* next batch after the next drain */
+                if (del < RETENTION_BATCH)
+                    retention_cutoff = 0; /* done (or failed) */
+                else
+                    more = true;
             }
         }
-        if (!stopping) usage_queue_wait(q, USAGE_COMMIT_MS, USAGE_BATCH);
+        if (!stopping && !more) usage_queue_wait(q, USAGE_COMMIT_MS, USAGE_BATCH);
     }
 
     if (h) checkpoint(h);

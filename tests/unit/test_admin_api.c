@@ -411,6 +411,9 @@ static void test_sites_crud(void **state)
         {"{\"name\":\"n\",\"url\":\"https://a.com\",\"platform\":\"openai\",\"customHeaders\":"
          "{\"Bad Name\":\"v\"}}",
          "header name"},
+        {"{\"name\":\"n\",\"url\":\"https://a.com\",\"platform\":\"openai\",\"customHeaders\":"
+         "{\"Transfer-Encoding\":\"chunked\"}}",
+         "managed by the HTTP client"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_error(f, "POST", "/api/sites", bad[i][0], 400, bad[i][1]);

@@ -200,6 +200,23 @@ static void test_bad_data_dir(void **state)
     free(err);
 }
 
+static void test_not_a_database(void **state)
+{
+    (void)state;
+    char *dir = tmpdir_make();
+    char path[600];
+    snprintf(path, sizeof path, "%s/metarelay.db", dir);
+    FILE *fp = fopen(path, "wb");
+    for (int i = 0; i < 200; i++) fputs("this is not an SQLite database\n", fp);
+    fclose(fp);
+    char *err = NULL;
+    assert_null(open_store(dir, SECRET, &err));
+    assert_non_null(err);
+    assert_non_null(strstr(err, "metarelay.db"));
+    free(err);
+    tmpdir_remove(dir);
+}
+
 static bool file_contains(const char *dir, const char *name, const char *needle)
 {
     char path[600];
@@ -462,6 +479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_secret_refused, setup, teardown),
         cmocka_unit_test(test_bad_data_dir),
+        cmocka_unit_test(test_not_a_database),
         cmocka_unit_test_setup_teardown(test_token_never_in_clear, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sites_repository, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accounts_and_models, setup, teardown),

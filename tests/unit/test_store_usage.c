@@ -268,6 +268,33 @@ static void test_retention(void **state)
     assert_int_equal(store_apply_retention(NULL, 30), -1);
 }
 
+/* The store-writer runs the retention by itself (first pass ~2 s after start). */
+static void test_writer_runs_retention(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    char *err = NULL;
+    struct store_config cfg = {
+        .data_dir = f->dir, .credential_secret = SECRET, .usage_retention_days = 7};
+    f->s = store_open(&cfg, &err);
+    assert_non_null(f->s);
+    int64_t now = clock_wall_ms();
+    struct usage_record r;
+    for (int i = 0; i < 2500; i++) {
+        make_record(&r, now - 8 * 86400000LL - i, i, true, "stale");
+        assert_true(usage_queue_push(&r));
+    }
+    make_record(&r, now, 1, true, "fresh");
+    assert_true(usage_queue_push(&r));
+    int64_t stale = -1;
+    for (int tries = 0; tries < 100 && stale != 0; tries++) {
+        usleep(100000);
+        stale = count_rows(f, USAGE_ANY, "stale");
+    }
+    assert_int_equal(stale, 0);
+    assert_int_equal(count_rows(f, USAGE_ANY, "fresh"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_producers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_fields_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_runs_retention, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
