@@ -150,8 +150,16 @@ static int64_t col_or(sqlite3_stmt *st, int col, int64_t dflt)
     return sqlite3_column_type(st, col) == SQLITE_NULL ? dflt : sqlite3_column_int64(st, col);
 }
 
-/* WHERE clause shared by the page and the count: ?1 status ('' = any), ?2 model. */
-#define USAGE_WHERE " WHERE (?1 = '' OR status = ?1) AND (?2 = '' OR model_requested = ?2)"
+/* The WHERE clause shared by the page and the count, with only the predicates in use, so
+ * the planner can pick the (status, created_at) or (model_requested, created_at) index
+ * (a "?1 = '' OR status = ?1" form would defeat both). Parameters: ?1 status, ?2 model. */
+static const char *usage_where(bool by_status, bool by_model)
+{
+    if (by_status && by_model) return " WHERE status = ?1 AND model_requested = ?2";
+    if (by_status) return " WHERE status = ?1";
+    if (by_model) return " WHERE model_requested = ?2";
+    return "";
+}
 
 enum store_status usage_logs_query(db_t *db, const struct usage_filter *f, struct usage_log **rows,
                                    size_t *n_rows, int64_t *total)
@@ -163,12 +171,18 @@ enum store_status usage_logs_query(db_t *db, const struct usage_filter *f, struc
                          : f->status == USAGE_FAILED ? "failed"
                                                      : "";
     const char *model = f->model ? f->model : "";
+    const char *where = usage_where(status[0] != 0, model[0] != 0);
+    char cnt_sql[256], page_sql[1024];
+    snprintf(cnt_sql, sizeof cnt_sql, "SELECT count(*) FROM usage_logs%s", where);
+    snprintf(page_sql, sizeof page_sql,
+             "SELECT id, " USAGE_COLUMNS " FROM usage_logs%s"
+             " ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4",
+             where);
     /* The same read transaction for the page and the count, so they agree. */
     if (db_begin_read(db->h) != 0) return STORE_ERROR;
     enum store_status ret = STORE_ERROR;
-    sqlite3_stmt *cnt = db_prepare(db->h, "SELECT count(*) FROM usage_logs" USAGE_WHERE);
-    sqlite3_stmt *st = db_prepare(db->h, "SELECT id, " USAGE_COLUMNS " FROM usage_logs" USAGE_WHERE
-                                         " ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4");
+    sqlite3_stmt *cnt = db_prepare(db->h, cnt_sql);
+    sqlite3_stmt *st = db_prepare(db->h, page_sql);
     if (!cnt || !st) goto out;
     sqlite3_bind_text(cnt, 1, status, -1, SQLITE_STATIC);
     sqlite3_bind_text(cnt, 2, model, -1, SQLITE_STATIC);
