@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "base/clock.h"
+#include "store/sites.h"
 #include "store/usage.h"
 
 #define SECRET "usage-test-secret"
@@ -268,6 +269,33 @@ static void test_retention(void **state)
     assert_int_equal(store_apply_retention(NULL, 30), -1);
 }
 
+/* Configuration writes on another connection while the writer group-commits usage rows:
+ * BEGIN IMMEDIATE + busy_timeout means every write waits its turn, none fails busy. */
+static void test_config_writes_during_usage_load(void **state)
+{
+    struct fx *f = *state;
+    struct producer p = {.id = 9, .n = 20000};
+    pthread_t th;
+    pthread_create(&th, NULL, produce, &p);
+    db_t *db = store_connect(f->s);
+    for (int i = 0; i < 200; i++) {
+        char url[64];
+        snprintf(url, sizeof url, "https://s%d.example.com", i);
+        struct site_fields sf = {.name = "load", .url = url, .platform = "openai"};
+        assert_int_equal(sites_create(db, &sf, NULL), STORE_OK);
+    }
+    pthread_join(th, NULL);
+    struct site *list;
+    size_t n;
+    assert_int_equal(sites_list(db, &list, &n), STORE_OK);
+    assert_int_equal(n, 200);
+    sites_free(list, n);
+    db_close(db);
+    store_close(f->s);
+    reopen(f);
+    assert_int_equal(count_rows(f, USAGE_ANY, "concurrent"), p.accepted);
+}
+
 /* The store-writer runs the retention by itself (first pass ~2 s after start). */
 static void test_writer_runs_retention(void **state)
 {
@@ -304,6 +332,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_fields_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_runs_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_writes_during_usage_load, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
