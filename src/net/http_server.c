@@ -594,10 +594,45 @@ static void conn_error(struct http_conn *c, int status, const char *extra_header
 {
     if (c->closing || c->state == CS_LINGER) return;
     if (c->req && c->phase == PH_SERVER) req_destroy(c);
-    char body[160], extra[256];
-    int bn =
-        snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"http_error\"}}\n",
-                 http_status_text(status));
+    char body[320], extra[256];
+    const char *code = "bad_request", *msg = "Malformed HTTP request.";
+    switch (status) {
+    case 408:
+        code = "request_timeout";
+        msg = "The request was not received in time.";
+        break;
+    case 413:
+        code = "request_too_large";
+        msg = "The request body is larger than the limit (MAX_BODY_MB).";
+        break;
+    case 429:
+        code = "too_many_connections";
+        msg = "Too many connections from this address.";
+        break;
+    case 431:
+        code = "headers_too_large";
+        msg = "The request headers are larger than 64 KiB.";
+        break;
+    case 503:
+        code = "too_many_connections";
+        msg = "The server has too many connections; retry later.";
+        break;
+    case 505:
+        code = "http_version_not_supported";
+        msg = "Only HTTP/1.x is supported.";
+        break;
+    case 405:
+        code = "method_not_allowed";
+        msg = "Method not allowed.";
+        break;
+    default:
+        break;
+    }
+    /* OpenAI's error shape: what /v1 clients parse (the texts above need no escaping). */
+    int bn = snprintf(body, sizeof body,
+                      "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"code\":\"%s\","
+                      "\"param\":null}}\n",
+                      msg, status >= 500 ? "server_error" : "invalid_request_error", code);
     int en =
         snprintf(extra, sizeof extra, "Content-Type: application/json\r\nContent-Length: %d\r\n%s",
                  bn, extra_headers ? extra_headers : "");
