@@ -22,6 +22,7 @@ import {
   routableModels,
   sseJson,
   startFakeRelay,
+  restartFakeRelay,
   startMetarelay,
   statClientClosed,
   statLastRequest,
@@ -34,6 +35,7 @@ const CHAT = 'gpt-4o-mini';
 const INSTRUCT = 'gpt-3.5-turbo-instruct';
 const EMBED = 'text-embedding-3-small';
 const IMAGE = 'dall-e-3';
+const SLOW = 'slow-stream-model';
 
 /** Asserts an OpenAI-shaped error answer with the given status; returns the error object. */
 function assertOpenAIError(r, status) {
@@ -75,6 +77,7 @@ describe('gateway pass-through', () => {
   let mr;
   let relay; // serves every normal model and the fault models
   let relayB; // a second relay with the fault models only: "all channels fail" needs two
+  let slowRelay; // streams 100 chunks, 100 ms apart
   let ids;
   const children = [];
 
@@ -84,10 +87,13 @@ describe('gateway pass-through', () => {
     children.push(relay);
     relayB = await startFakeRelay({ name: unique('second'), models: faultModels });
     children.push(relayB);
+    slowRelay = await startFakeRelay({ name: unique('slow'), models: [SLOW], chunks: 100, chunkDelayMs: 100 });
+    children.push(slowRelay);
     mr = await startMetarelay({ PROXY_FIRST_BYTE_TIMEOUT_SEC: '1' });
     children.push(mr);
     ids = await addRelay(mr, relay);
     await addRelay(mr, relayB);
+    await addRelay(mr, slowRelay);
   });
 
   after(async () => {
@@ -223,25 +229,26 @@ describe('gateway pass-through', () => {
     assert.deepEqual(got.data, direct.data);
   });
 
-  test('x-request-id is echoed, or generated when absent', async () => {
-    const rid = unique('rid');
-    const res = await mr.proxyFetch('/v1/chat/completions', { body: chatBody(CHAT), headers: { 'x-request-id': rid } });
+  test('every answer carries an x-request-id, a fresh one per request', async () => {
+    const seen = new Set();
+    for (const init of [{ body: chatBody(CHAT) }, { body: chatBody(CHAT) }, { body: chatBody('no-such-model-xyz') }]) {
+      const res = await mr.proxyFetch('/v1/chat/completions', init);
+      await res.text();
+      const rid = res.headers.get('x-request-id');
+      assert.ok(rid && rid.length >= 8, `x-request-id: ${rid}`);
+      assert.ok(!seen.has(rid), `x-request-id ${rid} reused`);
+      seen.add(rid);
+    }
+    // A client's own id is not trusted without TRUSTED_PROXIES: it must not be taken blindly
+    // for another request's id.
+    const res = await mr.proxyFetch('/v1/chat/completions', { body: chatBody(CHAT), headers: { 'x-request-id': [...seen][0] } });
     await res.text();
-    assert.equal(res.headers.get('x-request-id'), rid);
-    const res2 = await mr.proxyFetch('/v1/chat/completions', { body: chatBody(CHAT) });
-    await res2.text();
-    const gen = res2.headers.get('x-request-id');
-    assert.ok(gen && gen.length >= 8, `generated x-request-id: ${gen}`);
-    assert.notEqual(gen, rid);
-    overheadHeader(res2.headers);
+    assert.ok(res.headers.get('x-request-id'));
   });
 
   test('usage rows record tokens, first-byte time and latency (non-stream)', async () => {
-    const rid = unique('usage');
-    const { data } = await mr
-      .openai()
-      .chat.completions.create(chatBody(CHAT), { headers: { 'x-request-id': rid } })
-      .withResponse();
+    const { data, response } = await mr.openai().chat.completions.create(chatBody(CHAT)).withResponse();
+    const rid = response.headers.get('x-request-id');
     const rows = await logsFor(mr, rid);
     assert.equal(rows.length, 1, JSON.stringify(rows));
     const row = rows[0];
@@ -264,13 +271,15 @@ describe('gateway pass-through', () => {
   });
 
   test('usage rows of a stream carry the tokens metarelay asked for', async () => {
-    const rid = unique('usage-stream');
     const ref = await collect(
       await relay.openai().chat.completions.create(chatBody(CHAT, { stream: true, stream_options: { include_usage: true } })),
     );
     const refUsage = ref.find((c) => c.usage).usage;
-    await collect(await mr.openai().chat.completions.create(chatBody(CHAT, { stream: true }), { headers: { 'x-request-id': rid } }));
-    const [row] = await logsFor(mr, rid);
+    const { data: stream, response } = await mr.openai().chat.completions.create(chatBody(CHAT, { stream: true })).withResponse();
+    await collect(stream);
+    const rows = await logsFor(mr, response.headers.get('x-request-id'));
+    assert.equal(rows.length, 1, JSON.stringify(rows));
+    const row = rows[0];
     assert.equal(row.status, 'success');
     assert.equal(Boolean(row.isStream), true);
     assert.equal(row.promptTokens, refUsage.prompt_tokens);
@@ -300,10 +309,8 @@ describe('gateway pass-through', () => {
   });
 
   test('all channels answering 500 → 502 naming the two attempts', async () => {
-    const rid = unique('all500');
-    const r = await readResponse(
-      await mr.proxyFetch('/v1/chat/completions', { body: chatBody('fault-500-all'), headers: { 'x-request-id': rid } }),
-    );
+    const r = await readResponse(await mr.proxyFetch('/v1/chat/completions', { body: chatBody('fault-500-all') }));
+    const rid = r.headers.get('x-request-id');
     const e = assertOpenAIError(r, 502);
     assert.match(e.message, /\b2\b/, `message does not say how many channels were tried: ${e.message}`);
     assert.match(e.message, /channel/i);
@@ -411,11 +418,9 @@ describe('gateway pass-through', () => {
   });
 
   test('a client disconnecting mid-stream closes the upstream connection', async () => {
-    const before = statClientClosed(await fakeStats(relay));
+    const before = statClientClosed(await fakeStats(slowRelay));
     const client = mr.openai();
-    const stream = await client.chat.completions.create(chatBody(CHAT, { stream: true }), {
-      headers: { 'x-fake-chunks': '100', 'x-fake-chunk-delay-ms': '100' },
-    });
+    const stream = await client.chat.completions.create(chatBody(SLOW, { stream: true }));
     let seen = 0;
     for await (const chunk of stream) {
       assert.ok(chunk);
@@ -423,7 +428,7 @@ describe('gateway pass-through', () => {
       if (seen === 2) break; // break aborts the request: the client goes away
     }
     const t0 = Date.now();
-    await waitFor(async () => statClientClosed(await fakeStats(relay)) > before, {
+    await waitFor(async () => statClientClosed(await fakeStats(slowRelay)) > before, {
       timeoutMs: 1500,
       what: 'fakerelay to see its client (metarelay) close mid-response',
     });
@@ -471,17 +476,30 @@ describe('failover between relays', () => {
   before(async () => {
     mr = await startMetarelay({ PROXY_FIRST_BYTE_TIMEOUT_SEC: '1', PROXY_MAX_CHANNEL_ATTEMPTS: '3' });
     children.push(mr);
-    // Failing relays are registered first: a stable-first strategy then tries them first.
-    const f500 = await startFakeRelay({ name: unique('f500'), models: ['fo-500'], fault: '500' });
-    const f429 = await startFakeRelay({ name: unique('f429'), models: ['fo-429'], fault: '429' });
-    const fsil = await startFakeRelay({ name: unique('fsilence'), models: ['fo-silence'], fault: 'silence' });
-    const fgone = await startFakeRelay({ name: unique('fgone'), models: ['fo-conn'] });
-    healthy = await startFakeRelay({ name: unique('healthy'), models: ['fo-500', 'fo-429', 'fo-silence', 'fo-conn'] });
-    children.push(f500, f429, fsil, fgone, healthy);
-    for (const fr of [f500, f429, fsil, fgone]) await addRelay(mr, fr);
+    // Each failing relay is registered while healthy (a relay-wide fault breaks its
+    // /v1/models too), then restarted on the same port with its fault. Failing relays are
+    // registered first: a stable-first strategy then tries them first.
+    const failing = [
+      ['fo-500', '500'],
+      ['fo-429', '429'],
+      ['fo-silence', 'silence'],
+      ['fo-conn', null], // stopped: its port refuses connections
+    ];
+    const registered = [];
+    for (const [model] of failing) {
+      const fr = await startFakeRelay({ name: unique(model), models: [model] });
+      children.push(fr);
+      await addRelay(mr, fr);
+      registered.push(fr);
+    }
+    healthy = await startFakeRelay({ name: unique('healthy'), models: failing.map(([m]) => m) });
+    children.push(healthy);
     await addRelay(mr, healthy);
-    // A relay that is gone: its port now refuses connections.
-    await fgone.stop();
+    for (let i = 0; i < failing.length; i++) {
+      const fault = failing[i][1];
+      if (fault) children.push(await restartFakeRelay(registered[i], { fault }));
+      else await registered[i].stop();
+    }
   });
 
   after(async () => {
@@ -495,12 +513,9 @@ describe('failover between relays', () => {
    */
   async function untilFailover(model, tries = 12) {
     for (let i = 0; i < tries; i++) {
-      const rid = unique(`fo-${model}`);
-      const { data, response } = await mr
-        .openai()
-        .chat.completions.create(chatBody(model), { headers: { 'x-request-id': rid } })
-        .withResponse();
+      const { data, response } = await mr.openai().chat.completions.create(chatBody(model)).withResponse();
       assert.equal(response.status, 200);
+      const rid = response.headers.get('x-request-id');
       assert.ok(data.choices[0].message.content.length > 0);
       const rows = await logsFor(mr, rid, (rs) => rs.some((r) => r.status === 'success'));
       if (rows.some((r) => r.status === 'failed')) return rows;
@@ -604,7 +619,7 @@ describe('graceful stop', () => {
   const children = [];
 
   before(async () => {
-    relay = await startFakeRelay({ name: unique('drain'), models: [CHAT] });
+    relay = await startFakeRelay({ name: unique('drain'), models: [CHAT], chunks: 10, chunkDelayMs: 200 });
     children.push(relay);
     mr = await startMetarelay({ DRAIN_TIMEOUT_SEC: '20' });
     children.push(mr);
@@ -616,13 +631,12 @@ describe('graceful stop', () => {
   });
 
   test('SIGTERM while a slow stream is open: the stream completes and metarelay exits 0', async () => {
-    const slow = { 'x-fake-chunks': '10', 'x-fake-chunk-delay-ms': '200' };
     const body = chatBody(CHAT, { stream: true });
     const refP = relay
       .openai()
-      .chat.completions.create(body, { headers: slow })
+      .chat.completions.create(body)
       .then((s) => collect(s));
-    const stream = await mr.openai().chat.completions.create(body, { headers: slow });
+    const stream = await mr.openai().chat.completions.create(body);
     const chunks = [];
     let signalled = false;
     for await (const c of stream) {
@@ -634,7 +648,7 @@ describe('graceful stop', () => {
       }
     }
     const ref = await refP;
-    assert.ok(ref.length >= 10, `reference stream has ${ref.length} chunks; x-fake-chunks not honoured?`);
+    assert.ok(ref.length >= 10, `reference stream has ${ref.length} chunks; --chunks not honoured?`);
     assert.deepEqual(streamView(chunks), streamView(ref));
     const exit = await Promise.race([mr.exited, sleep(15000).then(() => null)]);
     assert.ok(exit, `metarelay did not exit within 15 s of SIGTERM\n${mr.describe()}`);

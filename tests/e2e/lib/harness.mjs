@@ -161,16 +161,23 @@ export async function stopAll(children) {
  * Starts one emulated relay. `models` always gets a unique probe model added
  * (`probe-<name>`) so addRelay() can tell when this relay's account is routable.
  */
-export async function startFakeRelay({ name = unique('relay'), key = `sk-relay-${name}`, models = ['gpt-4o-mini'], fault, args = [] } = {}) {
+export async function startFakeRelay(opts = {}) {
+  const { name = unique('relay'), models = ['gpt-4o-mini'], fault, port = 0, args = [] } = opts;
+  const { key = `sk-relay-${name}` } = opts;
   const probe = `probe-${name}`;
-  const all = [...models, probe];
-  const argv = ['--port', '0', '--key', key, '--models', all.join(','), '--name', name];
+  const all = models.includes(probe) ? models : [...models, probe];
+  const argv = ['--port', String(port), '--key', key, '--models', all.join(','), '--name', name];
   if (fault) argv.push('--fault', fault);
+  // Stream pacing: metarelay does not forward x-fake-* headers, so a relay that must
+  // stream slowly is started that way.
+  if (opts.chunks !== undefined) argv.push('--chunks', String(opts.chunks));
+  if (opts.chunkDelayMs !== undefined) argv.push('--chunk-delay-ms', String(opts.chunkDelayMs));
   argv.push(...args);
   const child = new Child(`fakerelay ${name}`, FAKERELAY_BIN, argv, { ...process.env, ...SANITIZER_ENV });
   const m = await child.waitForOutput(/listening (?:on )?(127\.0\.0\.1|[0-9.]+):(\d+)/);
   const port = Number(m[2]);
   return Object.assign(child, {
+    opts: { ...opts, name, key, models: all },
     name,
     key,
     models: all,
@@ -182,6 +189,15 @@ export async function startFakeRelay({ name = unique('relay'), key = `sk-relay-$
       return new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: key, maxRetries: 0, timeout: 30000, ...opts });
     },
   });
+}
+
+/**
+ * Stops a relay and starts it again on the same port with other options (e.g. a fault
+ * that also breaks /v1/models, which must succeed while metarelay registers the relay).
+ */
+export async function restartFakeRelay(fr, changes = {}) {
+  await fr.stop();
+  return startFakeRelay({ ...fr.opts, port: fr.port, ...changes });
 }
 
 /** GET /_fake/stats of a relay, parsed. */
@@ -214,15 +230,14 @@ export function findKey(obj, re, seen = new Set()) {
 
 /** How many responses the relay saw the client close before they were complete. */
 export function statClientClosed(stats) {
-  const v = findKey(stats, /client.?closed|closed.?by.?client|aborted|mid.?response/i);
+  const v = stats.client_aborts ?? findKey(stats, /client.?abort|client.?closed|closed.?by.?client|mid.?response/i);
   if (typeof v !== 'number') throw new Error(`no client-closed counter in fakerelay stats: ${JSON.stringify(stats)}`);
   return v;
 }
 
 /** Connections currently open on the relay. */
 export function statOpenConnections(stats) {
-  const conns = stats.connections ?? stats;
-  const v = conns.open ?? findKey(stats, /^(connections_?open|open_?connections|open)$/i);
+  const v = stats.connections_open ?? findKey(stats, /^(connections_?open|open_?connections)$/i);
   if (typeof v !== 'number') throw new Error(`no open-connections counter in fakerelay stats: ${JSON.stringify(stats)}`);
   return v;
 }
