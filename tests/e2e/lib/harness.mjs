@@ -162,11 +162,11 @@ export async function stopAll(children) {
  * (`probe-<name>`) so addRelay() can tell when this relay's account is routable.
  */
 export async function startFakeRelay(opts = {}) {
-  const { name = unique('relay'), models = ['gpt-4o-mini'], fault, port = 0, args = [] } = opts;
+  const { name = unique('relay'), models = ['gpt-4o-mini'], fault, port: wantPort = 0, args = [] } = opts;
   const { key = `sk-relay-${name}` } = opts;
   const probe = `probe-${name}`;
   const all = models.includes(probe) ? models : [...models, probe];
-  const argv = ['--port', String(port), '--key', key, '--models', all.join(','), '--name', name];
+  const argv = ['--port', String(wantPort), '--key', key, '--models', all.join(','), '--name', name];
   if (fault) argv.push('--fault', fault);
   // Stream pacing: metarelay does not forward x-fake-* headers, so a relay that must
   // stream slowly is started that way.
