@@ -573,10 +573,36 @@ describe('request limits', () => {
   });
 
   test('body over MAX_BODY_MB → 413', async () => {
-    const filler = 'x'.repeat(1536 * 1024);
+    const filler = 'x'.repeat(1100 * 1024);
     const text = JSON.stringify(chatBody(CHAT, { messages: [{ role: 'user', content: filler }] }));
     const r = await readResponse(await mr.proxyFetch('/v1/chat/completions', { body: text }));
     assertOpenAIError(r, 413);
+  });
+
+  test('chunked body over MAX_BODY_MB → 413', async () => {
+    const piece = new TextEncoder().encode('x'.repeat(64 * 1024));
+    let sent = 0;
+    const body = new ReadableStream({
+      start(ctrl) {
+        ctrl.enqueue(new TextEncoder().encode(`{"model":"${CHAT}","messages":[{"role":"user","content":"`));
+      },
+      pull(ctrl) {
+        if (sent >= 1100 * 1024) {
+          ctrl.enqueue(new TextEncoder().encode('"}]}'));
+          ctrl.close();
+          return;
+        }
+        sent += piece.length;
+        ctrl.enqueue(piece);
+      },
+    });
+    const res = await fetch(mr.url('/v1/chat/completions'), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${PROXY_TOKEN}`, 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    });
+    assertOpenAIError(await readResponse(res), 413);
   });
 
   test('body just under MAX_BODY_MB is read and routed (unknown model → 404, not 413)', async () => {
