@@ -32,6 +32,12 @@ function assertCreated(r) {
   return id;
 }
 
+// metarelay refuses a second site with the same platform and URL (409), so every site a
+// test creates gets its own URL: a dead one (nothing listens on port 9) with its own path,
+// or its own fakerelay.
+let deadCounter = 0;
+const deadUrl = () => `http://127.0.0.1:9/dead-${++deadCounter}`;
+
 /** The object itself, whether answered bare or wrapped. */
 function objOf(body) {
   if (body && typeof body === 'object' && body.id === undefined) return body.data ?? body.site ?? body.account ?? body.item ?? body;
@@ -40,14 +46,17 @@ function objOf(body) {
 
 describe('admin API', () => {
   let mr;
-  let relay;
   const children = [];
+  /** A relay of its own for one test (one site per platform and URL). */
+  const freshRelay = async () => {
+    const fr = await startFakeRelay({ name: unique('admin'), models: ['gpt-4o-mini', 'gpt-4o'] });
+    children.push(fr);
+    return fr;
+  };
   // Every response text the tests saw, to check no secret ever appears in one.
   const seen = [];
 
   before(async () => {
-    relay = await startFakeRelay({ name: unique('admin'), models: ['gpt-4o-mini', 'gpt-4o'] });
-    children.push(relay);
     mr = await startMetarelay();
     children.push(mr);
     const admin = mr.admin.bind(mr);
@@ -86,19 +95,20 @@ describe('admin API', () => {
 
   test('sites: create, list, update, delete', async () => {
     const name = unique('site');
-    const created = await mr.admin('POST', '/api/sites', { name, url: 'http://127.0.0.1:9/', platform: 'openai' });
+    const url = deadUrl();
+    const created = await mr.admin('POST', '/api/sites', { name, url, platform: 'openai' });
     const id = assertCreated(created);
     const obj = objOf(created.body);
     assert.equal(obj.name, name);
     assert.equal(obj.platform, 'openai');
-    assert.match(obj.url, /^http:\/\/127\.0\.0\.1:9\/?$/);
+    assert.equal(obj.url, url);
 
     let list = await mr.admin('GET', '/api/sites');
     assert.equal(list.status, 200);
     assert.ok(listOf(list.body, 'sites').some((s) => s.id === id && s.name === name));
 
     const renamed = `${name}-renamed`;
-    const upd = await mr.admin('PUT', `/api/sites/${id}`, { name: renamed, url: 'http://127.0.0.1:9', platform: 'openai' });
+    const upd = await mr.admin('PUT', `/api/sites/${id}`, { name: renamed, url, platform: 'openai' });
     assert.equal(upd.status, 200, upd.text);
     list = await mr.admin('GET', '/api/sites');
     assert.ok(listOf(list.body, 'sites').some((s) => s.id === id && s.name === renamed));
@@ -111,7 +121,7 @@ describe('admin API', () => {
   });
 
   test('sites: validation errors', async () => {
-    const good = { name: unique('v'), url: 'http://127.0.0.1:9', platform: 'openai' };
+    const good = { name: unique('v'), url: deadUrl(), platform: 'openai' };
     assertAdminError(await mr.admin('POST', '/api/sites', { ...good, url: 'not a url' }), 400);
     assertAdminError(await mr.admin('POST', '/api/sites', { ...good, url: 'ftp://127.0.0.1/' }), 400);
     assertAdminError(await mr.admin('POST', '/api/sites', { ...good, url: '' }), 400);
@@ -128,7 +138,9 @@ describe('admin API', () => {
     const id = assertCreated(first);
     assertAdminError(await mr.admin('POST', '/api/sites', good), 409);
     const after409 = await mr.admin('GET', '/api/sites');
-    assert.equal(listOf(after409.body, 'sites').filter((s) => s.url.startsWith('http://127.0.0.1:9') && s.name === good.name).length, 1);
+    assert.equal(listOf(after409.body, 'sites').filter((s) => s.url === good.url).length, 1);
+    // the same URL under another name is the same site too
+    assertAdminError(await mr.admin('POST', '/api/sites', { ...good, name: unique('other-name') }), 409);
 
     assertAdminError(await mr.admin('PUT', '/api/sites/999999', good), 404);
     assertAdminError(await mr.admin('DELETE', '/api/sites/999999'), 404);
@@ -142,7 +154,7 @@ describe('admin API', () => {
   });
 
   test('accounts: create, list, update, delete; the apiToken is never returned in full', async () => {
-    const site = await mr.admin('POST', '/api/sites', { name: unique('acct-site'), url: relay.url, platform: 'openai' });
+    const site = await mr.admin('POST', '/api/sites', { name: unique('acct-site'), url: deadUrl(), platform: 'openai' });
     const siteId = assertCreated(site);
     const secret = `sk-very-secret-${unique('tok')}-abcdefghijklmnop`;
     const created = await mr.admin('POST', '/api/accounts', { siteId, apiToken: secret });
@@ -181,7 +193,7 @@ describe('admin API', () => {
   });
 
   test('accounts: validation errors', async () => {
-    const site = await mr.admin('POST', '/api/sites', { name: unique('acct-v'), url: 'http://127.0.0.1:9', platform: 'openai' });
+    const site = await mr.admin('POST', '/api/sites', { name: unique('acct-v'), url: deadUrl(), platform: 'openai' });
     const siteId = assertCreated(site);
     assertAdminError(await mr.admin('POST', '/api/accounts', { siteId }), 400);
     assertAdminError(await mr.admin('POST', '/api/accounts', { apiToken: 'sk-x' }), 400);
@@ -196,6 +208,7 @@ describe('admin API', () => {
   });
 
   test('models check: lists the relay\'s models and makes them routable; deleting the account removes them', async () => {
+    const relay = await freshRelay();
     const site = await mr.admin('POST', '/api/sites', { name: unique('mc'), url: relay.url, platform: 'openai' });
     const siteId = assertCreated(site);
     const acct = await mr.admin('POST', '/api/accounts', { siteId, apiToken: relay.key });
@@ -216,6 +229,7 @@ describe('admin API', () => {
   });
 
   test('models check with a key the relay refuses: a failure, and the key never shown', async () => {
+    const relay = await freshRelay();
     const site = await mr.admin('POST', '/api/sites', { name: unique('badkey'), url: relay.url, platform: 'openai' });
     const siteId = assertCreated(site);
     const wrong = `sk-wrong-key-${unique('w')}-0123456789abcdef`;
@@ -233,7 +247,7 @@ describe('admin API', () => {
   });
 
   test('models check against an unreachable site fails cleanly', async () => {
-    const site = await mr.admin('POST', '/api/sites', { name: unique('down'), url: 'http://127.0.0.1:9', platform: 'openai' });
+    const site = await mr.admin('POST', '/api/sites', { name: unique('down'), url: deadUrl(), platform: 'openai' });
     const siteId = assertCreated(site);
     const id = assertCreated(await mr.admin('POST', '/api/accounts', { siteId, apiToken: 'sk-unreachable-0123456789' }));
     const check = await mr.admin('POST', `/api/models/check/${id}`);
@@ -242,6 +256,7 @@ describe('admin API', () => {
   });
 
   test('deleting a site removes its accounts', async () => {
+    const relay = await freshRelay();
     const siteId = assertCreated(await mr.admin('POST', '/api/sites', { name: unique('cascade'), url: relay.url, platform: 'openai' }));
     const id = assertCreated(await mr.admin('POST', '/api/accounts', { siteId, apiToken: relay.key }));
     assert.equal((await mr.admin('DELETE', `/api/sites/${siteId}`)).status, 200);

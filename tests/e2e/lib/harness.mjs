@@ -410,6 +410,20 @@ export async function proxyLogs(mr, query = {}) {
   return r.body;
 }
 
+// Usage-row fields whose name differs between the contract (attempt, firstByteMs) and
+// Metapi's names (retryCount, firstByteLatencyMs); either is accepted.
+
+/** The attempt number (1 = first channel tried) of a usage row; retryCount counts from 0. */
+export function attemptOf(row) {
+  if (row.attempt !== undefined) return row.attempt;
+  return typeof row.retryCount === 'number' ? row.retryCount + 1 : undefined;
+}
+
+/** Milliseconds until the upstream's first byte, of a usage row. */
+export function firstByteOf(row) {
+  return row.firstByteMs ?? row.firstByteLatencyMs;
+}
+
 /** Waits until the usage rows of one request id satisfy `pred(rows)`; returns them. */
 export async function logsFor(mr, requestId, pred = (rows) => rows.length > 0, timeoutMs = 3000) {
   return waitFor(
