@@ -87,6 +87,14 @@ http_server_t *http_server_start(uv_loop_t *loop, const struct http_server_confi
                                  const struct http_handlers *handlers, const char **err);
 /* The bound port (useful with port 0). */
 int http_server_port(const http_server_t *s);
+/* Connection counters of one server. */
+struct http_server_counters {
+    uint64_t accepted; /* connections accepted since the server started */
+    uint64_t open;     /* connections open now */
+};
+/* Reads the counters. Safe from any thread (the server keeps them in relaxed atomics), so a
+ * metrics scrape running on one worker can sum every worker's. */
+void http_server_get_counters(const http_server_t *s, struct http_server_counters *out);
 /* Stops accepting; open connections go on. Keep-alive connections close after their
  * current response. */
 void http_server_stop_accepting(http_server_t *s);
@@ -117,6 +125,14 @@ int http_stream_write(http_request_t *req, const struct slice *parts, size_t n_p
 void http_stream_end(http_request_t *req);
 /* Finishes a request without answering (after its abort callback fired). */
 void http_request_finish(http_request_t *req);
+/* Ends the request's connection without completing the answer, and finishes the request.
+ * hard = false: bytes already queued are still written, then the connection is shut down
+ * and closed (FIN); hard = true: the connection is closed at once with a TCP reset
+ * (uv_tcp_close_reset), queued bytes are dropped. A chunked response in progress thus
+ * stays without its last chunk (the client sees a truncated body); before any answer the
+ * client sees the connection end. Used for fault injection (tools/fakerelay) and to cut a
+ * client that must not see a clean end. */
+void http_request_close(http_request_t *req, bool hard);
 
 /* Called once the write queue falls below the low-water mark after http_stream_write
  * returned 1. */
