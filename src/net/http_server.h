@@ -123,16 +123,13 @@ int http_stream_start(http_request_t *req, int status, const struct http_header 
 int http_stream_write(http_request_t *req, const struct slice *parts, size_t n_parts);
 /* Ends the chunked response and finishes the request. */
 void http_stream_end(http_request_t *req);
-/* Finishes a request without answering (after its abort callback fired). */
+/* Finishes a request without answering (after its abort callback fired). Called while
+ * the client is still there, before an answer or after http_stream_start, it ends the
+ * request without completing the answer: the connection is closed at once (bytes still
+ * queued are dropped), so the client sees the connection end before any response, or a
+ * chunked body without its last chunk — never a clean end. (fakerelay's reset and cut
+ * faults rely on this.) */
 void http_request_finish(http_request_t *req);
-/* Ends the request's connection without completing the answer, and finishes the request.
- * hard = false: bytes already queued are still written, then the connection is shut down
- * and closed (FIN); hard = true: the connection is closed at once with a TCP reset
- * (uv_tcp_close_reset), queued bytes are dropped. A chunked response in progress thus
- * stays without its last chunk (the client sees a truncated body); before any answer the
- * client sees the connection end. Used for fault injection (tools/fakerelay) and to cut a
- * client that must not see a clean end. */
-void http_request_close(http_request_t *req, bool hard);
 
 /* Called once the write queue falls below the low-water mark after http_stream_write
  * returned 1. */

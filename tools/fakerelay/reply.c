@@ -6,7 +6,9 @@
  * outlive the request pool until uv_close calls back). Every way a request ends goes
  * through detach(), which stops the timer and forgets the request before the request is
  * finished (finishing destroys the pool, and the call with it). The client leaving
- * (abort callback, or a write answering -1) is counted for /_fake/stats. SSE frames are
+ * (abort callback, or a write answering -1) is counted for /_fake/stats. Finishing a
+ * request that has no complete answer makes the server close the connection at once:
+ * that is how the reset and cut faults end it. SSE frames are
  * written directly as "data: <payload>\n\n" (no shared SSE writer exists yet). */
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,10 +17,6 @@
 
 #include "base/log.h"
 #include "fakerelay.h"
-
-/* Missing from server builds without the connection-ending call: the reference is weak
- * so fakerelay still links; the reset and cut faults then degrade (see README.md). */
-#pragma weak http_request_close
 
 #define BATCH_FRAMES 64
 
@@ -35,6 +33,7 @@ struct fr_async {
     bool waited;            /* the pause before frame `next` is over */
     bool waiting_drain;
     bool streaming;
+    unsigned cut_waited_ms;
 };
 
 static void async_free_cb(uv_handle_t *h)
@@ -159,24 +158,41 @@ void fr_reply_error(struct fr_call *call, int status, const char *type, const ch
 void fr_reply_reset(struct fr_call *call)
 {
     http_request_t *req = call->req;
-    const struct fr_config *cfg = call->cfg;
     call_detach(call);
-    if (http_request_close) {
-        http_request_close(req, true);
-        return;
-    }
-    fr_respond_error(req, cfg, 502, "server_error", "fault_unsupported",
-                     "fakerelay: this http_server build cannot reset a connection "
-                     "(http_request_close missing)");
+    http_request_finish(req); /* unanswered: the server closes the connection at once */
 }
 
-/* Ends a started chunked answer without its last chunk (the cut fault). */
-static void cut_stream(http_request_t *req)
+#define CUT_POLL_MS 1
+#define CUT_MAX_MS  5000
+
+/* The cut fault: ends a started chunked answer without its last chunk, once what was
+ * written has left the write queue (finishing drops queued bytes, and a cut must
+ * deliver exactly the chunks before it). Polls the queue; gives up waiting after
+ * CUT_MAX_MS (a client that does not read). */
+static void on_cut_poll(uv_timer_t *t)
 {
-    if (http_request_close)
-        http_request_close(req, false);
-    else
-        http_stream_end(req); /* degraded: a clean end */
+    struct fr_async *a = t->data;
+    if (!a->req) return;
+    a->cut_waited_ms += CUT_POLL_MS;
+    if (http_request_write_queue(a->req) > 0 && a->cut_waited_ms < CUT_MAX_MS) {
+        uv_timer_start(&a->timer, on_cut_poll, CUT_POLL_MS, 0);
+        return;
+    }
+    http_request_t *req = a->req;
+    detach(a);
+    http_request_finish(req); /* unfinished stream: the server closes the connection */
+}
+
+static void cut_stream(struct fr_async *a)
+{
+    a->cut_waited_ms = 0;
+    if (http_request_write_queue(a->req) > 0) {
+        uv_timer_start(&a->timer, on_cut_poll, CUT_POLL_MS, 0);
+        return;
+    }
+    http_request_t *req = a->req;
+    detach(a);
+    http_request_finish(req);
 }
 
 /* ---- deferred answers and silence ---- */
@@ -262,13 +278,13 @@ static void pump(struct fr_async *a)
         }
     }
     if (!a->req) return;
+    if (a->cut) {
+        cut_stream(a);
+        return;
+    }
     http_request_t *req = a->req;
-    bool cut = a->cut;
     detach(a);
-    if (cut)
-        cut_stream(req);
-    else
-        http_stream_end(req);
+    http_stream_end(req);
 }
 
 static void send_whole(struct fr_call *call, struct fr_reply *r)
@@ -303,8 +319,7 @@ static void send_whole(struct fr_call *call, struct fr_reply *r)
         client_gone(a);
         return;
     }
-    detach(a);
-    cut_stream(req);
+    cut_stream(a);
 }
 
 void fr_reply_send(struct fr_call *call, struct fr_reply *r)
