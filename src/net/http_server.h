@@ -92,6 +92,14 @@ http_server_t *http_server_start(uv_loop_t *loop, const struct http_server_confi
                                  const struct http_handlers *handlers, const char **err);
 /* The bound port (useful with port 0). */
 int http_server_port(const http_server_t *s);
+/* Connection counters of one server. */
+struct http_server_counters {
+    uint64_t accepted; /* connections accepted since the server started */
+    uint64_t open;     /* connections open now */
+};
+/* Reads the counters. Safe from any thread (the server keeps them in relaxed atomics), so a
+ * metrics scrape running on one worker can sum every worker's. */
+void http_server_get_counters(const http_server_t *s, struct http_server_counters *out);
 /* Stops accepting; open connections go on. Keep-alive connections close after their
  * current response. */
 void http_server_stop_accepting(http_server_t *s);
@@ -120,7 +128,12 @@ int http_stream_start(http_request_t *req, int status, const struct http_header 
 int http_stream_write(http_request_t *req, const struct slice *parts, size_t n_parts);
 /* Ends the chunked response and finishes the request. */
 void http_stream_end(http_request_t *req);
-/* Finishes a request without answering (after its abort callback fired). */
+/* Finishes a request without answering (after its abort callback fired). Called while
+ * the client is still there, before an answer or after http_stream_start, it ends the
+ * request without completing the answer: the connection is closed at once (bytes still
+ * queued are dropped), so the client sees the connection end before any response, or a
+ * chunked body without its last chunk — never a clean end. (fakerelay's reset and cut
+ * faults rely on this.) */
 void http_request_finish(http_request_t *req);
 
 /* Called once the write queue falls below the low-water mark after http_stream_write
