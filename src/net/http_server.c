@@ -542,23 +542,38 @@ static int conn_writev(struct http_conn *c, const struct slice *parts, size_t n)
     return 0;
 }
 
-/* Status line and the server's headers; the caller adds its headers and the blank line. */
-static bool build_head(struct http_conn *c, struct buf *b, int status, bool keep)
+/* Writes a whole response head — status line, Date, Connection, the caller's headers,
+ * `extra` (complete header lines) — and then `body`, all gathered into one write. */
+static int conn_write_response(struct http_conn *c, int status, bool keep,
+                               const struct http_header *hdrs, size_t n_hdrs, struct slice extra,
+                               struct slice body)
 {
-    bool ok = buf_printf(b, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
-    if (c->srv) ok = ok && buf_append_str(b, server_date_line(c->srv));
-    ok = ok && buf_append_str(b, keep ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
-    return ok;
-}
-
-static bool append_headers(struct buf *b, const struct http_header *h, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!buf_append_slice(b, h[i].name) || !buf_append(b, ": ", 2) ||
-            !buf_append_slice(b, h[i].value) || !buf_append(b, "\r\n", 2))
-            return false;
+    struct slice stackv[64];
+    size_t nv = 6 + 4 * n_hdrs;
+    struct slice *v = nv <= 64 ? stackv : malloc(nv * sizeof *v);
+    if (!v) {
+        conn_close(c);
+        return -1;
     }
-    return true;
+    char status_line[96];
+    int sl = snprintf(status_line, sizeof status_line, "HTTP/1.1 %d %s\r\n", status,
+                      http_status_text(status));
+    size_t k = 0;
+    v[k++] = (struct slice){status_line, (size_t)sl};
+    if (c->srv) v[k++] = slice_from(server_date_line(c->srv));
+    v[k++] = keep ? SLICE_LIT("Connection: keep-alive\r\n") : SLICE_LIT("Connection: close\r\n");
+    for (size_t i = 0; i < n_hdrs; i++) {
+        v[k++] = hdrs[i].name;
+        v[k++] = SLICE_LIT(": ");
+        v[k++] = hdrs[i].value;
+        v[k++] = SLICE_LIT("\r\n");
+    }
+    v[k++] = extra;
+    v[k++] = SLICE_LIT("\r\n");
+    v[k++] = body;
+    int rc = conn_writev(c, v, k);
+    if (v != stackv) free(v);
+    return rc;
 }
 
 /* Whether the response to the current request may keep the connection. */
@@ -579,20 +594,16 @@ static void conn_error(struct http_conn *c, int status, const char *extra_header
 {
     if (c->closing || c->state == CS_LINGER) return;
     if (c->req && c->phase == PH_SERVER) req_destroy(c);
-    struct buf b = BUF_INIT;
-    const char *text = http_status_text(status);
-    char body[160];
-    int bn = snprintf(body, sizeof body,
-                      "{\"error\":{\"message\":\"%s\",\"type\":\"http_error\"}}\n", text);
-    bool ok = build_head(c, &b, status, false) &&
-              buf_printf(&b, "Content-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s", bn,
-                         extra_headers ? extra_headers : "", body);
-    if (ok) conn_writev(c, &(struct slice){b.p, b.n}, 1);
-    buf_free(&b);
-    if (!ok) {
-        conn_close(c);
-        return;
-    }
+    char body[160], extra[256];
+    int bn =
+        snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"http_error\"}}\n",
+                 http_status_text(status));
+    int en =
+        snprintf(extra, sizeof extra, "Content-Type: application/json\r\nContent-Length: %d\r\n%s",
+                 bn, extra_headers ? extra_headers : "");
+    if (conn_write_response(c, status, false, NULL, 0, (struct slice){extra, (size_t)en},
+                            (struct slice){body, (size_t)bn}) != 0)
+        return; /* closing already */
     conn_linger(c);
 }
 
@@ -1356,6 +1367,10 @@ http_server_t *http_server_start(uv_loop_t *loop, const struct http_server_confi
         *err = "http_server_start: missing loop, config or on_request";
         return NULL;
     }
+    if (cfg->port < 0 || cfg->port > 65535) {
+        *err = "http_server_start: port out of range";
+        return NULL;
+    }
     http_server_t *s = calloc(1, sizeof *s);
     char *rb = malloc(READ_CHUNK);
     if (!s || !rb) {
@@ -1451,19 +1466,11 @@ void http_respond(http_request_t *req, int status, const struct http_header *hdr
     if (!c->closing && c->state != CS_LINGER) {
         bool keep = conn_can_keep(c);
         bool no_body = (status >= 100 && status < 200) || status == 204 || status == 304;
-        struct buf b = BUF_INIT;
-        bool ok = build_head(c, &b, status, keep) && append_headers(&b, hdrs, n_hdrs) &&
-                  (no_body || buf_printf(&b, "Content-Length: %zu\r\n", body.n)) &&
-                  buf_append(&b, "\r\n", 2);
-        if (ok) {
-            struct slice parts[2] = {{b.p, b.n}, body};
-            conn_writev(c, parts, (no_body || c->is_head) ? 1 : 2);
-            c->resp_keep = keep;
-        } else {
-            c->resp_keep = false;
-            conn_close(c);
-        }
-        buf_free(&b);
+        char cl[48];
+        int cn = no_body ? 0 : snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", body.n);
+        c->resp_keep = keep;
+        if (no_body || c->is_head) body = SLICE_NULL;
+        conn_write_response(c, status, keep, hdrs, n_hdrs, (struct slice){cl, (size_t)cn}, body);
     }
     req_done(req);
 }
@@ -1488,15 +1495,9 @@ int http_stream_start(http_request_t *req, int status, const struct http_header 
     c->resp = RESP_STREAMING;
     /* HTTP/1.0 has no chunked coding: the body ends with the connection. */
     bool keep = conn_can_keep(c) && !c->http10;
-    struct buf b = BUF_INIT;
-    bool ok = build_head(c, &b, status, keep) && append_headers(&b, hdrs, n_hdrs) &&
-              (c->http10 || buf_append_str(&b, "Transfer-Encoding: chunked\r\n")) &&
-              buf_append(&b, "\r\n", 2);
     c->resp_keep = keep;
-    int rc = ok ? conn_writev(c, &(struct slice){b.p, b.n}, 1) : -1;
-    buf_free(&b);
-    if (!ok) conn_close(c);
-    return rc;
+    struct slice te = c->http10 ? SLICE_NULL : SLICE_LIT("Transfer-Encoding: chunked\r\n");
+    return conn_write_response(c, status, keep, hdrs, n_hdrs, te, SLICE_NULL);
 }
 
 int http_stream_write(http_request_t *req, const struct slice *parts, size_t n_parts)

@@ -14,7 +14,11 @@
  * Lifecycle of a request: the server calls on_headers, reads the body, calls
  * on_request; the handler finishes the request exactly once — http_respond, or
  * http_stream_start … http_stream_end, or http_request_finish after an abort. The
- * request and its pool stay valid until then, even when the client has gone. */
+ * request and its pool stay valid until then, even when the client has gone. If the
+ * body fails after on_headers returned HTTP_READ_BODY (413, 408, client gone), the
+ * server answers or drops the request and destroys it itself: on_request is not
+ * called and no abort callback fires, so on_headers keeps anything it must release
+ * in the pool (pool_cleanup). Requests on one connection are handled one at a time. */
 #ifndef METARELAY_NET_HTTP_SERVER_H
 #define METARELAY_NET_HTTP_SERVER_H
 
@@ -73,8 +77,9 @@ struct http_server_config {
     unsigned body_timeout_ms;       /* 408 when the body is not complete in time (default 600 s) */
     unsigned body_idle_timeout_ms;  /* 408 when no body byte arrives for this long (default 30 s) */
     unsigned keepalive_timeout_ms;  /* idle keep-alive connections close (default 75 s) */
-    unsigned max_connections;       /* per server (worker); excess accepted and closed with 503 */
-    unsigned max_connections_per_ip; /* per server; excess gets 429 and close */
+    unsigned max_connections;       /* per server (worker); excess accepted and closed with 503
+                                       (0 = no limit) */
+    unsigned max_connections_per_ip; /* per server; excess gets 429 and close (0 = no limit) */
 };
 
 /* Sets http-parser's process-wide header limit (request line included). Call once,
@@ -137,7 +142,9 @@ void http_request_on_drain(http_request_t *req, void (*fn)(http_request_t *req, 
                            void *arg);
 /* Called at most once when the client goes away (EOF, reset, write error, server close)
  * before the request was finished. The handler must then abort its work and call
- * http_request_finish (or any answering call, which then only frees). */
+ * http_request_finish (or any answering call, which then only frees — except after a
+ * bare EOF, a half-close, where an http_respond is still written before the close;
+ * streams get -1 from then on). */
 void http_request_on_abort(http_request_t *req, void (*fn)(http_request_t *req, void *arg),
                            void *arg);
 

@@ -31,6 +31,7 @@
 static struct {
     uv_loop_t loop;
     uv_async_t stop;
+    uv_async_t stop_accepting;
     http_server_t *srv;
     struct http_server_config cfg;
     pthread_t th;
@@ -53,6 +54,12 @@ static void stop_cb(uv_async_t *a)
 {
     http_server_close(T.srv);
     uv_close((uv_handle_t *)a, NULL);
+    uv_close((uv_handle_t *)&T.stop_accepting, NULL);
+}
+
+static void stop_accepting_cb(uv_async_t *a)
+{
+    http_server_stop_accepting(T.srv);
 }
 
 static void *loop_thread(void *arg)
@@ -60,16 +67,18 @@ static void *loop_thread(void *arg)
     (void)arg;
     uv_loop_init(&T.loop);
     uv_async_init(&T.loop, &T.stop, stop_cb);
+    uv_async_init(&T.loop, &T.stop_accepting, stop_accepting_cb);
     struct http_handlers h = {on_headers, on_request, NULL};
     const char *err = NULL;
     T.srv = http_server_start(&T.loop, &T.cfg, &h, &err);
     if (!T.srv) fprintf(stderr, "start: %s\n", err);
     T.port = T.srv ? http_server_port(T.srv) : -1;
     uv_sem_post(&T.ready);
-    if (T.srv)
-        uv_run(&T.loop, UV_RUN_DEFAULT);
-    else
-        uv_close((uv_handle_t *)&T.stop, NULL), uv_run(&T.loop, UV_RUN_DEFAULT);
+    if (!T.srv) {
+        uv_close((uv_handle_t *)&T.stop, NULL);
+        uv_close((uv_handle_t *)&T.stop_accepting, NULL);
+    }
+    uv_run(&T.loop, UV_RUN_DEFAULT);
     T.loop_close_rc = uv_loop_close(&T.loop);
     return NULL;
 }
@@ -99,7 +108,15 @@ static void srv_stop(void)
     assert_int_equal(T.loop_close_rc, 0);
 }
 
-/* ---- handlers ---- */
+/* ---- handlers (they run on the loop thread: a failed check aborts the process) ---- */
+
+#define CHECK(x)                                                                                   \
+    do {                                                                                           \
+        if (!(x)) {                                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x);                  \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
 
 struct job {
     uv_timer_t timer;
@@ -149,7 +166,7 @@ static void stream_tick(uv_timer_t *t)
     char piece[32];
     int n = snprintf(piece, sizeof piece, "chunk%d;", 5 - j->left);
     struct slice parts[2] = {{piece, (size_t)n - 1}, SLICE_LIT(";")};
-    assert_true(http_stream_write(j->req, parts, 2) >= 0);
+    CHECK(http_stream_write(j->req, parts, 2) >= 0);
     if (--j->left == 0) {
         http_stream_end(j->req);
         job_end(j);
@@ -168,6 +185,22 @@ static void forever_abort(http_request_t *req, void *arg)
     atomic_fetch_add(&g_aborted, 1);
     job_end(j);
     http_request_finish(req);
+}
+
+static void lazy_finish(uv_timer_t *t)
+{
+    struct job *j = t->data;
+    http_request_finish(j->req);
+    job_end(j);
+}
+
+/* Finishes some time after the abort, as a handler waiting on an upstream would. */
+static void lazy_abort(http_request_t *req, void *arg)
+{
+    struct job *j = arg;
+    atomic_fetch_add(&g_aborted, 1);
+    uv_timer_stop(&j->timer);
+    uv_timer_start(&j->timer, lazy_finish, 50, 0);
 }
 
 static void flood_drain(http_request_t *req, void *arg)
@@ -202,27 +235,30 @@ static void on_request(http_request_t *req, void *ud)
         uv_timer_start(&j->timer, delayed_cb, strtoul(p.p + 7, NULL, 10), 0);
     } else if (slice_eq_str(p, "/stream")) {
         struct http_header h = {SLICE_LIT("Content-Type"), SLICE_LIT("text/event-stream")};
-        assert_int_equal(http_stream_start(req, 200, &h, 1), 0);
+        CHECK(http_stream_start(req, 200, &h, 1) == 0);
         struct job *j = job_new(req);
         j->left = 5;
         uv_timer_start(&j->timer, stream_tick, 5, 5);
     } else if (slice_eq_str(p, "/forever")) {
-        assert_int_equal(http_stream_start(req, 200, NULL, 0), 0);
+        CHECK(http_stream_start(req, 200, NULL, 0) == 0);
         struct job *j = job_new(req);
         http_request_on_abort(req, forever_abort, j);
         uv_timer_start(&j->timer, forever_tick, 1, 10);
+    } else if (slice_eq_str(p, "/lazy")) {
+        struct job *j = job_new(req);
+        http_request_on_abort(req, lazy_abort, j); /* never answers by itself */
     } else if (slice_eq_str(p, "/flood")) {
-        assert_int_equal(http_stream_start(req, 200, NULL, 0), 0);
+        CHECK(http_stream_start(req, 200, NULL, 0) == 0);
         http_request_on_abort(req, flood_abort, NULL);
         static char block[64 * 1024];
         memset(block, 'x', sizeof block);
         for (int i = 0; i < 10000; i++) {
             atomic_fetch_add(&g_flood_chunks, 1);
             int rc = http_stream_write(req, &(struct slice){block, sizeof block}, 1);
-            assert_true(rc >= 0);
+            CHECK(rc >= 0);
             if (rc == 1) break;
         }
-        assert_true(http_request_write_queue(req) > 64 * 1024);
+        CHECK(http_request_write_queue(req) > 64 * 1024);
         http_request_on_drain(req, flood_drain, NULL);
         atomic_store(&g_hit_high, 1);
     } else if (slice_eq_str(p, "/params")) {
@@ -233,10 +269,15 @@ static void on_request(http_request_t *req, void *ud)
         struct slice h = http_request_header(req, "x-TEST");
         struct slice m = http_request_header(req, "x-missing");
         char *out =
-            pool_printf(req->pool, "a=%.*s b=%s%.*s c=%s z=%s h=[%.*s] m=%s ip=%s", (int)a.n, a.p,
-                        b.p ? "" : "NULL", (int)b.n, b.p, c.p ? (c.n ? "?" : "empty") : "NULL",
-                        z.p ? "?" : "NULL", (int)h.n, h.p, m.p ? "?" : "NULL", req->client_ip);
+            pool_printf(req->pool, "a=%.*s b=%s%.*s c=%s z=%s h=[%.*s] m=%s ip=%s fl=%zu", (int)a.n,
+                        a.p, b.p ? "" : "NULL", (int)b.n, b.p, c.p ? (c.n ? "?" : "empty") : "NULL",
+                        z.p ? "?" : "NULL", (int)h.n, h.p, m.p ? "?" : "NULL", req->client_ip,
+                        http_server_in_flight(T.srv));
         http_respond(req, 200, NULL, 0, slice_from(out));
+    } else if (slice_starts_with(p, "/blob/")) {
+        static char blob[100 * 1024];
+        memset(blob, 'a' + (int)(strtoul(p.p + 6, NULL, 10) % 26), sizeof blob);
+        http_respond(req, 200, NULL, 0, (struct slice){blob, sizeof blob});
     } else if (slice_eq_str(p, "/nocontent")) {
         http_respond(req, 204, NULL, 0, SLICE_NULL);
     } else if (slice_eq_str(p, "/drop")) {
@@ -254,10 +295,13 @@ struct client {
     size_t n, cap;
 };
 
+static int g_rcvbuf; /* when set, the next connections' receive buffer (a slow reader) */
+
 static void cl_open(struct client *c)
 {
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(c->fd >= 0);
+    if (g_rcvbuf) setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &g_rcvbuf, sizeof g_rcvbuf);
     struct timeval tv = {3, 0};
     setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     int one = 1;
@@ -441,7 +485,7 @@ static void test_get_and_post(void **state)
     cl_sends(&c, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world");
     expect_echo(&c, "POST /p 11:hello world");
     cl_sends(&c, "GET /params?a=1&b=&c&d=4 HTTP/1.1\r\nHost: a\r\nX-Test:  v v  \r\n\r\n");
-    expect_echo(&c, "a=1 b= c=empty z=NULL h=[v v] m=NULL ip=127.0.0.1");
+    expect_echo(&c, "a=1 b= c=empty z=NULL h=[v v] m=NULL ip=127.0.0.1 fl=1");
     /* HEAD: Content-Length announced, no body bytes: the next response follows at once. */
     cl_sends(&c, "HEAD /h HTTP/1.1\r\nHost: a\r\n\r\n");
     g_head_request = true;
@@ -569,6 +613,61 @@ static void expect_status_close(struct client *c, int status)
     assert_true(cl_sees_close(c));
 }
 
+/* A client that pipelines requests with big answers and does not read: the server
+ * stops taking requests while its write queue is full, and resumes as the client reads. */
+static void test_pipelined_slow_reader(void **state)
+{
+    srv_start(NULL);
+    struct client c;
+    g_rcvbuf = 32 * 1024;
+    cl_open(&c);
+    g_rcvbuf = 0;
+    struct buf all = BUF_INIT;
+    for (int i = 0; i < 60; i++)
+        assert_true(buf_printf(&all, "GET /blob/%d HTTP/1.1\r\nHost: a\r\n\r\n", i));
+    cl_send(&c, all.p, all.n);
+    buf_free(&all);
+    sleep_ms(100);
+    int handled = atomic_load(&g_requests);
+    assert_true(handled < 60); /* 6 MB of answers cannot all be queued */
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(cl_response(&c, &R), 0);
+        assert_int_equal(R.status, 200);
+        assert_int_equal(R.body_total, 100 * 1024);
+        assert_int_equal(R.body[0], 'a' + i % 26);
+    }
+    assert_int_equal(atomic_load(&g_requests), 60);
+    cl_close(&c);
+    srv_stop();
+}
+
+static void test_stop_accepting(void **state)
+{
+    srv_start(NULL);
+    struct client idle, busy;
+    cl_open(&idle);
+    cl_sends(&idle, "GET /i HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect_echo(&idle, "GET /i 0:");
+    cl_open(&busy);
+    cl_sends(&busy, "GET /delay/200 HTTP/1.1\r\nHost: a\r\n\r\n");
+    sleep_ms(50);
+    uv_async_send(&T.stop_accepting);
+    /* The idle keep-alive connection closes; the busy one gets its answer with close. */
+    assert_true(cl_sees_close(&idle));
+    expect_echo(&busy, "GET /delay/200 0:");
+    assert_true(R.close);
+    assert_true(cl_sees_close(&busy));
+    /* No new connections. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)T.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(connect(fd, (struct sockaddr *)&a, sizeof a) != 0);
+    close(fd);
+    cl_close(&idle);
+    cl_close(&busy);
+    srv_stop();
+}
+
 static void test_strict_parsing(void **state)
 {
     srv_start(NULL);
@@ -582,9 +681,19 @@ static void test_strict_parsing(void **state)
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
         "0\r\n\r\n",
         "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+        "BREW / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n",
         "GARBAGE\r\n\r\n",
         "GET / HTTP/1.1\r\nBad Name: a\r\n\r\n",
         "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\nContent-Length: 3\r\n\r\nabc",
+        "GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n",
         "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
         "GET / HTTP/1.1\r\n: empty\r\n\r\n",
         "\nGET / HTTP/1.1\r\n\r\n",
@@ -595,9 +704,18 @@ static void test_strict_parsing(void **state)
         struct client c;
         cl_open(&c);
         cl_sends(&c, bad[i]);
-        expect_status_close(&c, 400);
+        assert_int_equal(cl_response(&c, &R), 0);
+        assert_true(R.status == 400 || R.status == 505);
+        assert_true(R.close);
+        assert_true(cl_sees_close(&c));
         cl_close(&c);
     }
+    /* CONNECT would turn the connection into a tunnel: refused. */
+    struct client c;
+    cl_open(&c);
+    cl_sends(&c, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    expect_status_close(&c, 405);
+    cl_close(&c);
     assert_int_equal(atomic_load(&g_requests), 0);
     srv_stop();
 }
@@ -658,6 +776,13 @@ static void test_limits_header_and_body(void **state)
         cl_send(&c, part, sizeof part);
         sleep_ms(5);
     }
+    expect_status_close(&c, 413);
+    cl_close(&c);
+
+    /* Expect: 100-continue with a length over the limit: 413, never 100. */
+    cl_open(&c);
+    cl_sends(&c, "POST /big HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                 "Content-Length: 1001\r\n\r\n");
     expect_status_close(&c, 413);
     cl_close(&c);
 
@@ -811,21 +936,44 @@ static void test_disconnect_aborts(void **state)
     wait_flag(&g_aborted, 2);
     cl_close(&c);
 
-    /* Server closes with a stream open: the abort callback fires too. */
+    /* The handler finishes a while after the abort (the connection waits for it). */
+    cl_open(&c);
+    cl_sends(&c, "GET /lazy HTTP/1.1\r\nHost: a\r\n\r\n");
+    sleep_ms(20);
+    cl_close(&c);
+    wait_flag(&g_aborted, 3);
+
+    /* Server closes with a stream open, a lazy handler, a body half read and an idle
+     * connection: abort callbacks fire, the lazy request is finished after the server is
+     * gone, and everything is freed. */
+    struct client d, e, f;
     cl_open(&c);
     cl_sends(&c, "GET /forever HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_true(cl_fill(&c));
+    cl_open(&d);
+    cl_sends(&d, "GET /lazy HTTP/1.1\r\nHost: a\r\n\r\n");
+    cl_open(&e);
+    cl_sends(&e, "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+    cl_open(&f);
+    sleep_ms(30);
     srv_stop();
-    assert_int_equal(atomic_load(&g_aborted), 3);
+    assert_int_equal(atomic_load(&g_aborted), 5);
+    assert_true(cl_sees_close(&d));
+    assert_true(cl_sees_close(&e));
+    assert_true(cl_sees_close(&f));
     cl_close(&c);
+    cl_close(&d);
+    cl_close(&e);
+    cl_close(&f);
 }
 
 static void test_backpressure(void **state)
 {
     srv_start(NULL);
     struct client c;
-    c.fd = -1;
+    g_rcvbuf = 32 * 1024;
     cl_open(&c);
+    g_rcvbuf = 0;
     cl_sends(&c, "GET /flood HTTP/1.1\r\nHost: a\r\n\r\n");
     wait_flag(&g_hit_high, 1);
     assert_int_equal(atomic_load(&g_drained), 0);
@@ -935,6 +1083,8 @@ int main(void)
         cmocka_unit_test(test_keepalive_and_http10),
         cmocka_unit_test(test_chunked_body_every_split),
         cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_pipelined_slow_reader),
+        cmocka_unit_test(test_stop_accepting),
         cmocka_unit_test(test_strict_parsing),
         cmocka_unit_test(test_upgrade_ignored),
         cmocka_unit_test(test_limits_header_and_body),
