@@ -524,6 +524,23 @@ describe('fakerelay options', () => {
     for (const p of [silent, paced, slow]) assert.ok((await p) instanceof Error, 'the client sees the connection end');
   });
 
+  test('a busy port is refused, not silently shared', async () => {
+    const fr = await startFakerelay([]);
+    try {
+      const p = spawn(BIN, ['--port', String(fr.port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      let out = '';
+      p.stderr.on('data', (d) => (err += d));
+      p.stdout.on('data', (d) => (out += d));
+      const code = await new Promise((resolve) => p.on('exit', resolve));
+      assert.equal(code, 1);
+      assert.equal(out, '');
+      assert.match(err, /in use/);
+    } finally {
+      await fr.stop();
+    }
+  });
+
   test('bad options are refused with a message', async () => {
     for (const args of [['--workers', '0'], ['--fault', 'meteor'], ['--port', 'x'], ['extra']]) {
       const p = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -234,9 +234,9 @@ int fr_config_parse(struct fr_config *cfg, int argc, char **argv)
             usage(stderr);
             return -1;
         }
-        const char *name = NULL;
+        char name[32] = "--";
         for (const struct option *o = long_opts; o->name; o++)
-            if (o->val == c) name = o->name;
+            if (o->val == c) snprintf(name, sizeof name, "--%s", o->name);
         if (!apply(cfg, c, name, optarg, &models)) return -1;
     }
     if (optind < argc) {

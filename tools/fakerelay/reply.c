@@ -32,7 +32,6 @@ struct fr_async {
     bool cut;               /* end by closing the connection, without the last chunk */
     bool waited;            /* the pause before frame `next` is over */
     bool waiting_drain;
-    bool streaming;
     unsigned cut_waited_ms;
 };
 
@@ -350,7 +349,6 @@ void fr_reply_send(struct fr_call *call, struct fr_reply *r)
         {SLICE_LIT("Cache-Control"), SLICE_LIT("no-cache")},
         {SLICE_LIT("x-fakerelay-name"), slice_from(call->cfg->name)},
     };
-    a->streaming = true;
     http_request_on_drain(call->req, on_drain, a);
     if (http_stream_start(call->req, r->status, h, 3) < 0) {
         client_gone(a);

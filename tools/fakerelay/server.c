@@ -5,9 +5,12 @@
  * control surface and everything else to the route tables of the emulated surfaces:
  * it checks the key, reads the x-fake-* request knobs, parses a JSON body, picks the
  * fault for the request and calls the route's handler. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "fakerelay.h"
@@ -209,12 +212,36 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The server sets SO_REUSEPORT, so a second process on a busy port would silently share
+ * it (and a test would talk to the wrong relay). A plain bind without that option fails
+ * on a port someone listens on: try one first. 0, or -1 after logging why. */
+static int port_free(const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return 0; /* not an address: the server reports it */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine */
+    socklen_t len =
+        ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int rc = bind(fd, (struct sockaddr *)&ss, len);
+    int err = errno;
+    close(fd);
+    if (rc == 0) return 0;
+    log_error("fakerelay: cannot listen on %s:%d: %s", host, port, strerror(err));
+    return -1;
+}
+
 int fr_workers_create(struct fr_app *app)
 {
     const struct fr_config *cfg = &app->cfg;
     app->workers = calloc(cfg->workers, sizeof *app->workers);
     if (!app->workers) return -1;
     app->port = cfg->port;
+    if (cfg->port != 0 && port_free(cfg->host, cfg->port) != 0) return -1;
     for (unsigned i = 0; i < cfg->workers; i++) {
         struct fr_worker *w = &app->workers[i];
         w->app = app;
