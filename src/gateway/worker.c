@@ -1,6 +1,10 @@
 /* worker.c — io worker threads: start, snapshot publication, posted tasks, drain and stop
  * (see gateway.h; DESIGN.md §3). */
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -110,9 +114,32 @@ static void worker_main(void *arg)
     snapshot_release(atomic_exchange(&w->mailbox, NULL));
 }
 
+/* The listeners use SO_REUSEPORT, which would let a second metarelay (or anything else of
+ * the same user) share the port silently and split the connections. A plain bind first
+ * tells whether the port is already taken. */
+static bool port_is_taken(const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return false; /* the server reports the bad address itself */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    socklen_t len = ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    bool taken = bind(fd, (struct sockaddr *)&ss, len) != 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
 int gateway_start(const struct gateway_config *cfg, struct routing_snapshot *initial,
                   const char **err)
 {
+    if (cfg->port != 0 && port_is_taken(cfg->host, cfg->port)) {
+        *err = "the port is already in use";
+        return -1;
+    }
     n_workers = cfg->workers ? cfg->workers : 1;
     workers = calloc(n_workers, sizeof *workers);
     if (!workers) {

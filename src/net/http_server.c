@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -75,6 +76,7 @@ struct ip_count {
 };
 
 struct http_conn {
+    bool in_counters; /* counted in the server's ctr_open */
     http_server_t *srv;              /* NULL once the server is freed (orphan) */
     struct http_conn *next, *prev;   /* srv->conns */
     struct http_conn *dnext, *dprev; /* srv->deferred */
@@ -156,6 +158,8 @@ struct http_server {
     time_t date_sec;
     char date_line[48]; /* "Date: …\r\n" */
     struct ip_count *ips[IP_BUCKETS];
+    _Atomic uint64_t ctr_accepted; /* read from other threads (http_server_get_counters) */
+    _Atomic uint64_t ctr_open;
 };
 
 struct http_write {
@@ -424,6 +428,7 @@ static void conn_close_cb(uv_handle_t *h)
             ip_release(s, c->client_ip);
         }
         if (c->rejecting) s->n_rejecting--;
+        if (c->in_counters) atomic_fetch_sub_explicit(&s->ctr_open, 1, memory_order_relaxed);
         s->handles--;
     }
     if (!c->req) {
@@ -1238,6 +1243,9 @@ static void on_connection(uv_stream_t *listener, int status)
         conn_close(c);
         return;
     }
+    c->in_counters = true;
+    atomic_fetch_add_explicit(&s->ctr_accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->ctr_open, 1, memory_order_relaxed);
     uv_tcp_nodelay(&c->tcp, 1);
     client_ip_text(&c->tcp, c->client_ip, sizeof c->client_ip);
     c->state = CS_IDLE;
@@ -1442,6 +1450,12 @@ http_server_t *http_server_start(uv_loop_t *loop, const struct http_server_confi
     s->idle.data = s;
     s->handles++;
     return s;
+}
+
+void http_server_get_counters(const http_server_t *s, struct http_server_counters *out)
+{
+    out->accepted = atomic_load_explicit(&s->ctr_accepted, memory_order_relaxed);
+    out->open = atomic_load_explicit(&s->ctr_open, memory_order_relaxed);
 }
 
 int http_server_port(const http_server_t *s)
