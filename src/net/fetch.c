@@ -141,10 +141,7 @@ int fetch_do(fetch_client_t *c, const struct fetch_request *req, struct fetch_re
             set_error(resp, "%s%s", sink.fail, "");
         else
             /* curl's messages name hosts and ports, never header values or bodies. */
-            set_error(resp, "%s (%s)", errbuf[0] ? errbuf : curl_easy_strerror(cc),
-                      curl_easy_strerror(cc));
-        if (cc == CURLE_OPERATION_TIMEDOUT && resp->error[0] == '\0')
-            snprintf(resp->error, sizeof resp->error, "timed out");
+            set_error(resp, "%s%s", errbuf[0] ? errbuf : curl_easy_strerror(cc), "");
         goto out;
     }
     if (!buf_nul(&resp->body) || !buf_nul(&resp->headers_raw)) {
