@@ -115,7 +115,7 @@ static bool value_ok(struct slice v)
 int curl_opts_headers(const struct http_header *hdrs, size_t n, struct curl_slist **out)
 {
     struct curl_slist *list = NULL, *tmp;
-    bool has_ctype = false;
+    bool has_ctype = false, has_accept = false;
     char stack[512];
 
     *out = NULL;
@@ -127,6 +127,7 @@ int curl_opts_headers(const struct http_header *hdrs, size_t n, struct curl_slis
         }
         if (is_dropped(name)) continue;
         if (slice_ieq_str(name, "Content-Type")) has_ctype = true;
+        if (slice_ieq_str(name, "Accept")) has_accept = true;
 
         size_t len = name.n + 2 + value.n + 1;
         char *line = len <= sizeof stack ? stack : malloc(len);
@@ -151,8 +152,14 @@ int curl_opts_headers(const struct http_header *hdrs, size_t n, struct curl_slis
     /* An empty Expect: stops curl from waiting up to 1 s for "100 Continue" on > 1 MiB. */
     if (!(tmp = curl_slist_append(list, "Expect:"))) goto oom;
     list = tmp;
+    /* "Name:" removes a header curl would add on its own: the request carries only what
+     * the caller gave (a form Content-Type on a JSON body would be wrong). */
     if (!has_ctype) {
         if (!(tmp = curl_slist_append(list, "Content-Type:"))) goto oom;
+        list = tmp;
+    }
+    if (!has_accept) {
+        if (!(tmp = curl_slist_append(list, "Accept:"))) goto oom;
         list = tmp;
     }
     *out = list;

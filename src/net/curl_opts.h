@@ -27,14 +27,15 @@ CURLcode curl_opts_common(CURL *e, const char *ca_file, const char *proxy_url,
  * CURLE_BAD_FUNCTION_ARGUMENT for a method that is not an HTTP token, or curl's code. */
 CURLcode curl_opts_method(CURL *e, struct slice method, struct slice body);
 
-/* Builds the request header list from `hdrs` plus an empty `Expect:` (no 100-continue
- * wait) and, when the caller sent none, an empty `Content-Type:` (curl would otherwise
- * label a body as a form). Framing and hop-by-hop headers (Content-Length,
- * Transfer-Encoding, Connection, Keep-Alive, Expect, TE, Upgrade) and Accept-Encoding
- * (curl does not decode here) are dropped: the transport owns them.
+/* Builds the request header list: `hdrs` as given, plus an empty `Expect:` (no wait
+ * for "100 Continue") and, when the caller sent none, empty `Content-Type:` and
+ * `Accept:` (so curl adds neither a form content type nor its default Accept).
+ * Framing and hop-by-hop headers (Content-Length, Transfer-Encoding, Connection,
+ * Keep-Alive, Expect, TE, Upgrade) and Accept-Encoding (nothing here decodes) are
+ * dropped: the transport owns them.
  * On success *out is a list the caller frees with curl_slist_free_all and 0 is
- * returned; -1 when a header name or value is invalid (empty or non-token name, CR, LF
- * or NUL in a value), -2 when out of memory. */
+ * returned; -1 when a header is invalid (empty or non-token name; CR, LF or NUL in the
+ * value), -2 when out of memory. */
 int curl_opts_headers(const struct http_header *hdrs, size_t n, struct curl_slist **out);
 
 #endif

@@ -28,7 +28,11 @@
  *  - Abort: outside curl, curl_multi_remove_handle at once (a premature removal closes an
  *    HTTP/1.1 connection, so a half-read connection never returns to the pool); inside a
  *    callback, our callbacks fail the transfer (curl then closes the connection) and the
- *    removal happens on the next loop turn. */
+ *    removal happens on the next loop turn.
+ *  - Request headers go out as given, except the framing and hop-by-hop ones the
+ *    transport owns (see net/curl_opts.h); curl adds Host and Content-Length.
+ *  - upstream_destroy is for worker shutdown: call it from the loop thread but not from
+ *    inside this client's callbacks. */
 #include "net/upstream.h"
 
 #include <curl/curl.h>

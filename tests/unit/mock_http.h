@@ -15,6 +15,8 @@
  *   /echo              any method; replies {"len":N,"hash":"<fnv1a32>","expect":0|1,"ctype":"…"}
  *   /headers           a 103 interim response, then 200 with several headers; the body
  *                      echoes the request's head
+ *   /manyheaders?n=N&len=L  200 with N headers "X-Hnnnnn: <L bytes>", empty body
+ *   /garbage           a reply that is not HTTP
  *
  * Counters: connections accepted, connections the client closed while the server was
  * waiting on them (peer_closed), requests served. */
@@ -271,6 +273,21 @@ static bool mock_serve(struct mock_conn *c, const char *head, const char *target
                           "HTTP/1.1 201 Created\r\nX-One: 1\r\nX-Empty:\r\n"
                           "X-Spaced:   padded value  \r\nContent-Length: %zu\r\n\r\n%s",
                           hl, head);
+    }
+    if (mock_path_is(target, "/manyheaders")) {
+        long n = mock_query(target, "n", 10), len = mock_query(target, "len", 10);
+        char val[1024];
+        if (len >= (long)sizeof val) len = sizeof val - 1;
+        memset(val, 'v', (size_t)len);
+        val[len] = '\0';
+        if (!mock_sendf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n")) return false;
+        for (long i = 0; i < n; i++)
+            if (!mock_sendf(fd, "X-H%05ld: %s\r\n", i, val)) return false;
+        return mock_send(fd, "\r\n", 2);
+    }
+    if (mock_path_is(target, "/garbage")) {
+        mock_sendf(fd, "HELLO THERE\r\n\r\nthis is not http\n");
+        return false;
     }
     mock_sendf(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     return true;

@@ -327,6 +327,8 @@ static void test_headers_sent(void **state)
     assert_null(strstr(r.body.p, "Connection: close"));
     assert_null(strstr(r.body.p, "Accept-Encoding"));
     assert_null(strstr(r.body.p, "Expect"));
+    assert_null(strstr(r.body.p, "Accept:"));       /* curl's default is not added */
+    assert_null(strstr(r.body.p, "Content-Type:")); /* nor a form content type */
     assert_non_null(strstr(r.body.p, "\r\nHost: 127.0.0.1:"));
     rec_free(&r);
 }
@@ -807,6 +809,140 @@ static void test_start_from_callbacks(void **state)
     rec_free(&c.side);
 }
 
+static struct rec run_one(struct fx *f, struct upstream_request *req)
+{
+    int done = 0;
+    struct rec r;
+    rec_init(&r, f->u, &done);
+    assert_non_null(rec_start(&r, req));
+    assert_true(run_until(&f->loop, &done, 1, 5000));
+    r.done_counter = NULL;
+    return r;
+}
+
+static void test_malformed_responses(void **state)
+{
+    struct fx *f = *state;
+    struct upstream_request req = get_req(url(f, "/garbage"));
+    struct rec r = run_one(f, &req);
+    assert_int_equal(r.err, UPSTREAM_ERR_PROTOCOL);
+    assert_int_equal(r.head_calls, 0);
+    rec_free(&r);
+
+    /* 100 headers of 1000 bytes: over the 64 KiB head limit. */
+    req.url = url(f, "/manyheaders?n=100&len=1000");
+    r = run_one(f, &req);
+    assert_int_equal(r.err, UPSTREAM_ERR_PROTOCOL);
+    assert_non_null(strstr(r.detail, "too large"));
+    assert_int_equal(r.head_calls, 0);
+    rec_free(&r);
+
+    req.url = url(f, "/manyheaders?n=300&len=4");
+    r = run_one(f, &req);
+    assert_int_equal(r.err, UPSTREAM_ERR_PROTOCOL);
+    assert_non_null(strstr(r.detail, "too many"));
+    rec_free(&r);
+
+    /* Just under both limits is fine. */
+    req.url = url(f, "/manyheaders?n=200&len=100");
+    r = run_one(f, &req);
+    assert_int_equal(r.err, UPSTREAM_OK);
+    assert_int_equal(r.n_hdrs, 201);
+    rec_free(&r);
+}
+
+static void test_tls_handshake_timeout_is_connect(void **state)
+{
+    /* https:// to a plain-HTTP server that waits for a request head: the TLS handshake
+     * never completes, and curl's connect timeout covers it. */
+    struct fx *f = *state;
+    struct upstream_request req = get_req(url(f, "/json"));
+    char u[128];
+    snprintf(u, sizeof u, "https://127.0.0.1:%d/json", f->m->port);
+    req.url = u;
+    req.connect_timeout_ms = 300;
+    req.first_byte_timeout_ms = 100; /* does not run before the request is sent */
+    uint64_t t0 = mock_now_ms();
+    struct rec r = run_one(f, &req);
+    assert_int_equal(r.err, UPSTREAM_ERR_CONNECT);
+    assert_true(mock_now_ms() - t0 >= 250);
+    rec_free(&r);
+}
+
+static void test_proxy(void **state)
+{
+    struct fx *f = *state;
+    char dead[64];
+    snprintf(dead, sizeof dead, "http://127.0.0.1:%d", mock_dead_port());
+
+    /* An explicit proxy that is down: a connect error. */
+    struct upstream_request req = get_req(url(f, "/json"));
+    req.proxy_url = dead;
+    struct rec r = run_one(f, &req);
+    assert_int_equal(r.err, UPSTREAM_ERR_CONNECT);
+    rec_free(&r);
+
+    /* Proxies from the environment are never used. */
+    setenv("http_proxy", dead, 1);
+    setenv("HTTP_PROXY", dead, 1);
+    setenv("ALL_PROXY", dead, 1);
+    req.proxy_url = NULL;
+    r = run_one(f, &req);
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    unsetenv("ALL_PROXY");
+    assert_int_equal(r.err, UPSTREAM_OK);
+    assert_int_equal(r.status, 200);
+    rec_free(&r);
+}
+
+static void test_first_byte_after_large_post(void **state)
+{
+    /* The first-byte clock starts once the body is sent: a 2 MiB body to a server that
+     * then stays silent times out as first_byte, with the request marked as sent. */
+    struct fx *f = *state;
+    size_t n = 2u * 1024 * 1024;
+    char *body = calloc(1, n);
+    struct upstream_request req = {
+        .method = SLICE_LIT("POST"),
+        .url = url(f, "/slow?ms=3000"),
+        .body = {body, n},
+        .first_byte_timeout_ms = 200,
+    };
+    struct rec r;
+    int done = 0;
+    rec_init(&r, f->u, &done);
+    assert_non_null(rec_start(&r, &req));
+    assert_false(upstream_request_sent(r.x)); /* not even connected yet */
+    while (!upstream_request_sent(r.x) && !done) run_for(&f->loop, 5);
+    assert_int_equal(done, 0);
+    assert_true(run_until(&f->loop, &done, 1, 5000));
+    assert_int_equal(r.err, UPSTREAM_ERR_FIRST_BYTE_TIMEOUT);
+    free(body);
+    rec_free(&r);
+}
+
+static void test_abort_while_paused(void **state)
+{
+    struct fx *f = *state;
+    struct rec r;
+    int done = 0;
+    rec_init(&r, f->u, &done);
+    r.resume_inline = true; /* pauses at the first on_data, never resumed */
+    struct upstream_request req = get_req(url(f, "/sse?n=1000&ms=5"));
+    req.idle_timeout_ms = 100; /* suspended while paused */
+    assert_non_null(rec_start(&r, &req));
+    run_for(&f->loop, 300);
+    assert_int_equal(r.data_calls, 1);
+    assert_int_equal(r.done_calls, 0);
+    upstream_abort(r.x);
+    assert_true(wait_counter(&f->loop, &f->m->peer_closed, 1, 3000));
+    run_for(&f->loop, 50);
+    assert_int_equal(r.data_calls, 1);
+    assert_int_equal(r.done_calls, 0);
+    rec_free(&r);
+}
+
 static void test_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -907,6 +1043,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_big_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_from_callbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_responses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_handshake_timeout_is_connect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_byte_after_large_post, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_while_paused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_transfers, setup, teardown),
     };
