@@ -10,6 +10,8 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include <netdb.h>
+
 #include "mock_http.h"
 #include "net/upstream.h"
 
@@ -943,6 +945,48 @@ static void test_abort_while_paused(void **state)
     rec_free(&r);
 }
 
+/* A host name that needs the resolver (its thread and socketpair are watched through the
+ * socket callback too): the machine's own name when it maps to 127.0.0.1, else skipped. */
+static void test_resolver_path(void **state)
+{
+    struct fx *f = *state;
+    char host[256];
+    struct addrinfo *ai = NULL, hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    if (gethostname(host, sizeof host) != 0 || getaddrinfo(host, NULL, &hints, &ai) != 0) skip();
+    bool loop4 = ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    freeaddrinfo(ai);
+    if (!loop4) skip();
+    char u[512];
+    snprintf(u, sizeof u, "http://%s:%d/json", host, f->m->port);
+    for (int i = 0; i < 4; i++) {
+        /* A fresh client has an empty DNS cache. */
+        upstream_destroy(f->u);
+        f->u = upstream_create(&f->loop, NULL);
+        struct upstream_request req = get_req(u);
+        if (i % 2) {
+            /* Aborted while resolving: nothing fires, nothing blocks. */
+            struct rec r;
+            rec_init(&r, f->u, NULL);
+            assert_non_null(rec_start(&r, &req));
+            /* Runs right after curl's first timer turn, which started the lookup. */
+            struct abort_timer a = {.x = r.x};
+            uv_timer_init(&f->loop, &a.t);
+            a.t.data = &a;
+            uv_timer_start(&a.t, on_abort_timer, 0, 0);
+            assert_true(run_until(&f->loop, &a.fired, 1, 2000));
+            uv_close((uv_handle_t *)&a.t, NULL);
+            run_for(&f->loop, 20);
+            assert_int_equal(r.head_calls + r.data_calls + r.done_calls, 0);
+            rec_free(&r);
+        } else {
+            struct rec r = run_one(f, &req);
+            assert_int_equal(r.err, UPSTREAM_OK);
+            assert_int_equal(r.status, 200);
+            rec_free(&r);
+        }
+    }
+}
+
 static void test_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -1048,6 +1092,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_proxy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_first_byte_after_large_post, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_while_paused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolver_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_transfers, setup, teardown),
     };
