@@ -316,7 +316,7 @@ static int serve(struct config *cfg)
     uv_timer_init(ctl.loop, &ctl.tick);
     uv_timer_start(&ctl.tick, tick, 50, 50);
 
-    log_info("metarelay %s listening on %s:%d (%u workers, data in %s)", METARELAY_VERSION,
+    log_always("metarelay %s listening on %s:%d (%u workers, data in %s)", METARELAY_VERSION,
              cfg->gw.host, gateway_port(),
              cfg->gw.workers, cfg->data_dir);
     if (strcmp(cfg->gw.proxy_token, DEFAULT_PROXY_TOKEN) == 0)

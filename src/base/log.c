@@ -22,9 +22,8 @@ void log_set_level(enum log_level lvl)
     min_level = lvl;
 }
 
-void log_msg(enum log_level lvl, const char *fmt, ...)
+static void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
-    if (lvl < min_level) return;
     char line[2048];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -33,15 +32,29 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ", tm.tm_year + 1900,
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, level_names[lvl]);
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2) len = sizeof line - 2;
     line[len++] = '\n';
     ssize_t w = write(2, line, len);
     (void)w;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    if (lvl < min_level) return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lvl, fmt, ap);
+    va_end(ap);
+}
+
+void log_always(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(LOG_INFO, fmt, ap);
+    va_end(ap);
 }
 
 #define RING_SIZE 8192 /* lines */
