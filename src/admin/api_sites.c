@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "admin/admin_internal.h"
+#include "platforms/relay_formats.h"
+#include "protocol/ir.h"
 #include "store/sites.h"
 
 static const char *const PLATFORMS[] = {"new-api",   "one-api", "one-hub", "done-hub", "veloera",
@@ -17,14 +19,69 @@ static const char *const PLATFORMS[] = {"new-api",   "one-api", "one-hub", "done
 #define NAME_MAX_LEN 200
 #define URL_MAX_LEN  2048
 
+/* Owned copies of normalised fields while a request is read (freed by the caller). */
+struct owned {
+    char *url;
+    char *headers;
+    char formats[40];
+};
+
+/* The formats the site's relay speaks: its own setting, else its platform's default. */
+static json_t *formats_json(const struct site *s)
+{
+    unsigned mask = s->formats ? api_formats_parse(s->formats) : 0;
+    if (!mask) mask = relay_formats_default(s->platform);
+    json_t *arr = json_array();
+    for (enum api_format f = API_CHAT; f <= API_RESPONSES; f++)
+        if (mask & API_FORMAT_BIT(f)) json_array_append_new(arr, json_string(api_format_name(f)));
+    return arr;
+}
+
 static json_t *site_json(const struct site *s)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", (json_int_t)s->id,
-                     "name", admin_jstr(s->name), "url", admin_jstr(s->url), "platform",
-                     admin_jstr(s->platform), "status", admin_jstr(s->status), "proxyUrl",
-                     admin_jstr(s->proxy_url), "customHeaders", admin_jstr(s->custom_headers),
-                     "createdAt", admin_jstr(s->created_at), "updatedAt",
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id",
+                     (json_int_t)s->id, "name", admin_jstr(s->name), "url", admin_jstr(s->url),
+                     "platform", admin_jstr(s->platform), "status", admin_jstr(s->status),
+                     "proxyUrl", admin_jstr(s->proxy_url), "customHeaders",
+                     admin_jstr(s->custom_headers), "formats", formats_json(s), "formatsDefault",
+                     s->formats == NULL, "createdAt", admin_jstr(s->created_at), "updatedAt",
                      admin_jstr(s->updated_at));
+}
+
+/* `formats`: an array of names, a comma-separated string, or null/"" for the platform's
+ * default. Normalised into own->formats ("chat,messages" order). */
+static bool read_formats(json_t *body, struct site_fields *f, struct owned *own,
+                         struct admin_response *resp)
+{
+    json_t *v = json_object_get(body, "formats");
+    if (!v) return true;
+    f->set_formats = true;
+    if (json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) return true;
+    unsigned mask = 0;
+    if (json_is_string(v)) {
+        mask = api_formats_parse(json_string_value(v));
+    } else if (json_is_array(v) && json_array_size(v) > 0) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            unsigned m = json_is_string(e) ? api_formats_parse(json_string_value(e)) : 0;
+            if (!m) {
+                mask = 0;
+                break;
+            }
+            mask |= m;
+        }
+    }
+    if (!mask) {
+        admin_fail(resp, 400,
+                   "formats must list one or more of chat, messages, responses (or be null for "
+                   "the platform's default)");
+        return false;
+    }
+    api_formats_format(mask, own->formats, sizeof own->formats);
+    f->formats = own->formats;
+    return true;
 }
 
 static bool has_ctl_or_space(const char *s)
@@ -136,10 +193,6 @@ static const char *check_headers(json_t *v, char **out, char why[160])
 /* Reads and validates the fields present in `body` into `f`, keeping owned copies in
  * `own` (freed by the caller). `create` requires name, url and platform. false after
  * answering 400. */
-struct owned {
-    char *url;
-    char *headers;
-};
 
 static bool opt_string(json_t *body, const char *key, const char **out, bool *present,
                        struct admin_response *resp)
@@ -213,6 +266,7 @@ static bool read_fields(json_t *body, bool create, struct site_fields *f, struct
             f->proxy_url = proxy;
         }
     }
+    if (!read_formats(body, f, own, resp)) return false;
     json_t *h = json_object_get(body, "customHeaders");
     if (h) {
         char why[160];

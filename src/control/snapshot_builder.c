@@ -4,6 +4,13 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "platforms/relay_formats.h"
+
+static unsigned formats_of(const struct channel_row *r)
+{
+    unsigned mask = r->formats ? api_formats_parse(r->formats) : 0;
+    return mask ? mask : relay_formats_default(r->platform);
+}
 
 struct routing_snapshot *snapshot_load(db_t *db, uint64_t version)
 {
@@ -27,6 +34,10 @@ struct routing_snapshot *snapshot_load(db_t *db, uint64_t version)
             .base_url = rows[i].base_url,
             .proxy_url = rows[i].proxy_url,
             .custom_headers_json = rows[i].custom_headers,
+            .formats = formats_of(&rows[i]),
+            .format_paths = {relay_format_path(rows[i].platform, API_CHAT),
+                             relay_format_path(rows[i].platform, API_MESSAGES),
+                             relay_format_path(rows[i].platform, API_RESPONSES)},
             .api_key = rows[i].api_key,
             .models = (const char *const *)rows[i].models,
             .n_models = rows[i].n_models,

@@ -14,6 +14,45 @@ const char *api_format_name(enum api_format f)
     return "unknown";
 }
 
+unsigned api_formats_parse(const char *csv)
+{
+    unsigned mask = 0;
+    const char *p = csv;
+    while (p && *p) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ') p++;
+        size_t n = (size_t)(p - start);
+        if (n == 0) continue;
+        if (n == 4 && memcmp(start, "chat", 4) == 0)
+            mask |= API_FORMAT_BIT(API_CHAT);
+        else if (n == 8 && memcmp(start, "messages", 8) == 0)
+            mask |= API_FORMAT_BIT(API_MESSAGES);
+        else if (n == 9 && memcmp(start, "responses", 9) == 0)
+            mask |= API_FORMAT_BIT(API_RESPONSES);
+        else
+            return 0;
+    }
+    return mask;
+}
+
+void api_formats_format(unsigned mask, char *out, size_t cap)
+{
+    static const enum api_format order[] = {API_CHAT, API_MESSAGES, API_RESPONSES};
+    size_t n = 0;
+    if (cap) out[0] = '\0';
+    for (size_t i = 0; i < 3; i++) {
+        if (!(mask & API_FORMAT_BIT(order[i]))) continue;
+        const char *name = api_format_name(order[i]);
+        size_t len = strlen(name);
+        if (n + len + 2 > cap) break;
+        if (n) out[n++] = ',';
+        memcpy(out + n, name, len);
+        n += len;
+        out[n] = '\0';
+    }
+}
+
 void ir_profile_defaults(struct ir_profile *p)
 {
     memset(p, 0, sizeof *p);

@@ -26,6 +26,11 @@ enum api_format {
 
 /* "chat", "messages", "responses", "completions". */
 const char *api_format_name(enum api_format f);
+/* Parses a comma-separated list of relay formats (chat, messages, responses; spaces
+ * allowed) into API_FORMAT_BITs. Returns the mask, or 0 when empty or a name is unknown. */
+unsigned api_formats_parse(const char *csv);
+/* Writes the mask as "chat,messages,responses" (subset, that order) into out (≥ 32 bytes). */
+void api_formats_format(unsigned mask, char *out, size_t cap);
 
 enum ir_role { IR_ROLE_SYSTEM, IR_ROLE_DEVELOPER, IR_ROLE_USER, IR_ROLE_ASSISTANT, IR_ROLE_TOOL };
 

@@ -89,6 +89,14 @@ struct routing_snapshot *snapshot_build(const struct snapshot_input *in, size_t 
         c->proxy_url = dup_or_null(in[i].proxy_url);
         c->api_key = strdup(in[i].api_key ? in[i].api_key : "");
         c->health = health_for_account(in[i].account_id);
+        c->formats = in[i].formats ? in[i].formats : 1u;
+        static const char *const default_paths[3] = {"/v1/chat/completions", "/v1/messages",
+                                                     "/v1/responses"};
+        for (int f = 0; f < 3; f++) {
+            c->format_paths[f] =
+                strdup(in[i].format_paths[f] ? in[i].format_paths[f] : default_paths[f]);
+            if (!c->format_paths[f]) goto fail;
+        }
         if (!c->site_name || !c->platform || !c->base_url || !c->api_key || !c->health) goto fail;
         size_t len = strlen(c->base_url);
         while (len && c->base_url[len - 1] == '/') c->base_url[--len] = '\0';
@@ -135,6 +143,7 @@ void snapshot_free(struct routing_snapshot *s)
         free(c->platform);
         free(c->base_url);
         free(c->proxy_url);
+        for (int f = 0; f < 3; f++) free(c->format_paths[f]);
         if (c->api_key) memset(c->api_key, 0, strlen(c->api_key));
         free(c->api_key);
         for (size_t h = 0; h < c->n_headers; h++) {

@@ -37,6 +37,8 @@ struct channel {
     char *api_key;             /* plaintext, never logged */
     struct route_header *headers; /* site custom headers */
     size_t n_headers;
+    unsigned formats;             /* API_FORMAT_BITs the relay speaks (protocol/ir.h) */
+    char *format_paths[3];        /* request path per format: chat, messages, responses */
     struct channel_health *health; /* runtime state; outlives snapshots */
 };
 
@@ -67,6 +69,8 @@ struct snapshot_input {
     const char *base_url;
     const char *proxy_url;
     const char *custom_headers_json; /* JSON object of string values, or NULL */
+    unsigned formats;                /* API_FORMAT_BITs; 0 = chat */
+    const char *format_paths[3];     /* chat, messages, responses; NULL = the /v1 default */
     const char *api_key;
     const char *const *models;
     size_t n_models;

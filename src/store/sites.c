@@ -7,7 +7,7 @@
 #include "store/store_internal.h"
 
 #define SITE_COLUMNS                                                                               \
-    "id, name, url, platform, status, proxy_url, custom_headers, created_at, updated_at"
+    "id, name, url, platform, status, proxy_url, custom_headers, created_at, updated_at, formats"
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 void site_clear(struct site *s)
@@ -19,6 +19,7 @@ void site_clear(struct site *s)
     free(s->status);
     free(s->proxy_url);
     free(s->custom_headers);
+    free(s->formats);
     free(s->created_at);
     free(s->updated_at);
     memset(s, 0, sizeof *s);
@@ -41,6 +42,7 @@ static bool read_site(sqlite3_stmt *st, struct site *s)
     s->status = db_col_strdup(st, 4);
     s->proxy_url = db_col_strdup(st, 5);
     s->custom_headers = db_col_strdup(st, 6);
+    s->formats = db_col_strdup(st, 9);
     s->created_at = db_col_strdup(st, 7);
     s->updated_at = db_col_strdup(st, 8);
     if (!s->name || !s->url || !s->platform || !s->status || !s->created_at || !s->updated_at) {
@@ -126,7 +128,7 @@ enum store_status sites_create(db_t *db, const struct site_fields *f, struct sit
     if (!f->name || !f->url || !f->platform) return STORE_INVALID;
     if (db_begin_write(db->h) != 0) return STORE_ERROR;
     sqlite3_stmt *st = db_prepare(db->h, "INSERT INTO sites (name, url, platform, status, "
-                                         "proxy_url, custom_headers) VALUES (?, ?, ?, ?, ?, ?)");
+                                         "proxy_url, custom_headers, formats) VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!st) {
         db_rollback(db->h);
         return STORE_ERROR;
@@ -137,6 +139,7 @@ enum store_status sites_create(db_t *db, const struct site_fields *f, struct sit
     db_bind_str(st, 4, f->status ? f->status : "active");
     db_bind_str(st, 5, f->proxy_url);
     db_bind_str(st, 6, f->custom_headers);
+    db_bind_str(st, 7, f->formats);
     return write_site(db, st, 0, true, out);
 }
 
@@ -148,6 +151,7 @@ enum store_status sites_update(db_t *db, int64_t id, const struct site_fields *f
                           " platform = coalesce(?3, platform), status = coalesce(?4, status),"
                           " proxy_url = CASE WHEN ?5 THEN ?6 ELSE proxy_url END,"
                           " custom_headers = CASE WHEN ?7 THEN ?8 ELSE custom_headers END,"
+                          " formats = CASE WHEN ?10 THEN ?11 ELSE formats END,"
                           " updated_at = " NOW_SQL " WHERE id = ?9");
     if (!st) {
         db_rollback(db->h);
@@ -162,6 +166,8 @@ enum store_status sites_update(db_t *db, int64_t id, const struct site_fields *f
     sqlite3_bind_int(st, 7, f->set_custom_headers);
     db_bind_str(st, 8, f->custom_headers);
     sqlite3_bind_int64(st, 9, id);
+    sqlite3_bind_int(st, 10, f->set_formats);
+    db_bind_str(st, 11, f->formats);
     return write_site(db, st, id, false, out);
 }
 

@@ -20,6 +20,7 @@ struct site {
     char *status;         /* "active" | "disabled" */
     char *proxy_url;      /* NULL when none */
     char *custom_headers; /* JSON object text, NULL when none */
+    char *formats;        /* "chat,messages,responses" subset; NULL = platform default */
     char *created_at;     /* ISO-8601 UTC */
     char *updated_at;
 };
@@ -34,8 +35,10 @@ struct site_fields {
     const char *status;
     const char *proxy_url;
     const char *custom_headers;
+    const char *formats;
     bool set_proxy_url;
     bool set_custom_headers;
+    bool set_formats;
 };
 
 /* Frees the strings of one site (not the struct). */

@@ -46,6 +46,7 @@ struct channel_row {
     char *base_url;       /* site URL without trailing slash */
     char *proxy_url;      /* NULL when none */
     char *custom_headers; /* JSON object text or NULL */
+    char *formats;        /* the site's relay formats ("chat,messages"), NULL = platform default */
     char *api_key;        /* plaintext, decrypted */
     char **models;        /* discovered model names */
     size_t n_models;
