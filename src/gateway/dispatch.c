@@ -44,8 +44,9 @@ const char *gw_request_id(http_request_t *req)
 static void log_simple(http_request_t *req, int status)
 {
     struct buf line = BUF_INIT;
-    buf_printf(&line, "{\"ts\":%lld,\"rid\":\"%s\",\"ip\":\"%s\",\"method\":",
-               (long long)clock_wall_ms(), gw_request_id(req), req->client_ip);
+    buf_printf(&line,
+               "{\"ts\":%lld,\"rid\":\"%s\",\"ip\":\"%s\",\"method\":", (long long)clock_wall_ms(),
+               gw_request_id(req), req->client_ip);
     json_write_string(&line, req->method.p, req->method.n > 16 ? 16 : req->method.n);
     buf_append_str(&line, ",\"path\":");
     json_write_string(&line, req->path.p, req->path.n > 256 ? 256 : req->path.n);
@@ -56,7 +57,7 @@ static void log_simple(http_request_t *req, int status)
 }
 
 void gw_reject(http_request_t *req, int status, const char *type, const char *code,
-                         const char *message)
+               const char *message)
 {
     log_simple(req, status);
     gw_error(req, status, type, code, message);
@@ -66,7 +67,17 @@ void gw_error(http_request_t *req, int status, const char *type, const char *cod
               const char *message)
 {
     struct buf b = BUF_INIT;
-    if (!errors_write_openai(&b, slice_from(message), type, code, NULL)) {
+    struct gw_req_info *info = info_of(req);
+    bool ok;
+    if (info && gw_surface_is_claude(info->surface)) {
+        struct errors_mapping m = errors_map_status(status);
+        status = m.claude_status;
+        ok = errors_write_claude(&b, m.claude_type, slice_from(message),
+                                 slice_from(gw_request_id(req)));
+    } else {
+        ok = errors_write_openai(&b, slice_from(message), type, code, NULL);
+    }
+    if (!ok) {
         http_respond(req, 500, NULL, 0, SLICE_LIT(""));
         return;
     }
@@ -124,6 +135,10 @@ static enum gw_surface surface_of(struct slice path)
     if (path_is(path, "/v1/images/generations") || path_is(path, "/images/generations"))
         return GW_SURFACE_IMAGES;
     if (path_is(path, "/v1/models") || path_is(path, "/models")) return GW_SURFACE_MODELS;
+    if (path_is(path, "/v1/messages") || path_is(path, "/messages")) return GW_SURFACE_MESSAGES;
+    if (path_is(path, "/v1/messages/count_tokens") || path_is(path, "/messages/count_tokens"))
+        return GW_SURFACE_COUNT_TOKENS;
+    if (path_is(path, "/v1/responses") || path_is(path, "/responses")) return GW_SURFACE_RESPONSES;
     if (slice_starts_with(path, "/api/")) return GW_SURFACE_ADMIN;
     return GW_SURFACE_NONE;
 }
@@ -170,8 +185,9 @@ enum http_verdict gw_on_headers(http_request_t *req, void *ud)
     info->surface = surface_of(req->path);
     if (info->surface == GW_SURFACE_NONE) {
         gw_reject(req, 404, "invalid_request_error", "unknown_url",
-                 "Unknown request URL. metarelay serves /v1/chat/completions, /v1/completions, "
-                 "/v1/embeddings, /v1/images/generations and /v1/models.");
+                  "Unknown request URL. metarelay serves /v1/chat/completions, /v1/messages, "
+                  "/v1/responses, /v1/completions, /v1/embeddings, /v1/images/generations and "
+                  "/v1/models.");
         return HTTP_ANSWERED;
     }
     if (slice_eq_str(req->method, "OPTIONS") && info->surface != GW_SURFACE_ADMIN) {
@@ -199,7 +215,7 @@ enum http_verdict gw_on_headers(http_request_t *req, void *ud)
     struct slice key = downstream_key(req);
     if (!key.p || key.n == 0) {
         gw_reject(req, 401, "invalid_request_error", "missing_api_key",
-                 "Missing API key: send it as 'Authorization: Bearer <key>' (or x-api-key).");
+                  "Missing API key: send it as 'Authorization: Bearer <key>' (or x-api-key).");
         return HTTP_ANSWERED;
     }
     if (!token_equals(key, w->cfg->proxy_token)) {
@@ -232,6 +248,9 @@ void gw_on_request(http_request_t *req, void *ud)
     case GW_SURFACE_COMPLETIONS:
     case GW_SURFACE_EMBEDDINGS:
     case GW_SURFACE_IMAGES:
+    case GW_SURFACE_MESSAGES:
+    case GW_SURFACE_COUNT_TOKENS:
+    case GW_SURFACE_RESPONSES:
         if (!post) break;
         gw_proxy_start(w, req, s);
         return;
@@ -240,5 +259,5 @@ void gw_on_request(http_request_t *req, void *ud)
         return;
     }
     gw_reject(req, 405, "invalid_request_error", "method_not_allowed",
-             "Method not allowed for this URL.");
+              "Method not allowed for this URL.");
 }

@@ -54,7 +54,16 @@ enum gw_surface {
     GW_SURFACE_IMAGES,
     GW_SURFACE_MODELS,
     GW_SURFACE_ADMIN,
+    GW_SURFACE_MESSAGES,     /* Claude Messages */
+    GW_SURFACE_COUNT_TOKENS, /* Claude count_tokens */
+    GW_SURFACE_RESPONSES,    /* OpenAI Responses */
 };
+
+/* Whether a surface answers errors in Claude's shape (else OpenAI's). */
+static inline bool gw_surface_is_claude(enum gw_surface s)
+{
+    return s == GW_SURFACE_MESSAGES || s == GW_SURFACE_COUNT_TOKENS;
+}
 
 /* Handlers given to http_server (dispatch.c). */
 extern const struct http_handlers gw_http_handlers_template;
@@ -69,7 +78,8 @@ void gw_proxy_abort_all(struct gw_worker *w);
 /* GET /v1/models (models.c). */
 void gw_models(struct gw_worker *w, http_request_t *req);
 
-/* Error answer in the OpenAI shape (dispatch.c). */
+/* Error answer in the request's API shape: Claude's for the Messages surfaces, else
+ * OpenAI's (dispatch.c). `type`/`code` are OpenAI's; Claude's type follows the status. */
 void gw_error(http_request_t *req, int status, const char *type, const char *code,
               const char *message);
 

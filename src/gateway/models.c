@@ -16,8 +16,7 @@ static void respond_openai(http_request_t *req, const struct routing_snapshot *s
     buf_append_str(b, "]}");
 }
 
-static void respond_anthropic(http_request_t *req, const struct routing_snapshot *s,
-                              struct buf *b)
+static void respond_anthropic(http_request_t *req, const struct routing_snapshot *s, struct buf *b)
 {
     buf_append_str(b, "{\"data\":[");
     for (size_t i = 0; i < s->n_routes; i++) {

@@ -1,16 +1,24 @@
-/* proxy.c — the attempt loop of the data plane for OpenAI-compatible pass-through
- * surfaces (chat/completions, completions, embeddings, images/generations).
+/* proxy.c — the attempt loop of the data plane, for every POST surface: OpenAI Chat,
+ * Claude Messages (and count_tokens), OpenAI Responses, legacy Completions, embeddings and
+ * images.
  *
- * Phases per request: validate the body with json_scan (no DOM) and read `model`,
- * `stream`, `stream_options`; resolve the route from the worker's snapshot; try the
- * ordered candidates one by one. An attempt that fails before anything went downstream
- * (connect error, reset, timeout, HTTP 401/403/404/408/429/5xx, a 200 that dies before
- * its first complete SSE frame) moves on to the next candidate; a client error (400,
- * 413, 422, …) is returned verbatim. A stream commits downstream at the first complete
- * non-comment frame; from then on complete frames are written as they arrive (all frames
- * of one upstream read in one write), with backpressure pausing the upstream, and a
- * failure becomes an in-stream error event — never a silent truncated success.
- * One usage record per attempt goes to the usage queue; one access-log line per request. */
+ * Phases per request: validate the body with json_scan (no DOM) and read `model` and
+ * `stream`; resolve the route from the worker's snapshot; order the candidates — channels
+ * that speak the client's format first, the body passed through untouched (but for the
+ * usage splice below); the others get the request converted through protocol/convert.h
+ * (decoded once per request) and their answer converted back, whole or event by event.
+ *
+ * An attempt that fails before anything went downstream (connect error, reset, timeout,
+ * HTTP 401/402/403/404/408/429/5xx, a 200 that dies before its first complete SSE frame,
+ * an answer that cannot be converted) moves on to the next candidate; a client error (400,
+ * 413, 422, …) is returned at once in the client's shape with the upstream's text kept. A
+ * stream commits downstream at the first complete frame that carries content (comments
+ * and Claude pings do not count); from then on complete frames are written as they arrive
+ * (all frames of one upstream read in one write), backpressure pauses the upstream, and a
+ * failure becomes an in-stream error event in the client's format — never a silent
+ * truncated success. For streamed chat/completions whose client did not ask for the usage
+ * chunk, metarelay asks for it upstream and strips it again. One usage record per attempt
+ * goes to the usage queue; one access-log line per request. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,18 +29,20 @@
 #include "base/log.h"
 #include "gateway/internal.h"
 #include "net/sse.h"
+#include "protocol/convert.h"
 #include "protocol/errors.h"
 #include "protocol/openai_chat.h"
+#include "protocol/usage_scan.h"
 #include "store/usage_queue.h"
 
-#define MAX_CANDIDATES 16
+#define MAX_CANDIDATES  16
 #define ERROR_BODY_KEEP (64 * 1024)
 
 struct gw_call {
     struct gw_worker *w;
     http_request_t *req;
     enum gw_surface surface;
-    const char *upstream_path;
+    enum api_format client_fmt;
     struct slice model; /* points into model_copy: valid after the request is finished */
     char model_copy[256];
     char path[64];
@@ -42,18 +52,24 @@ struct gw_call {
     bool stream;
     bool client_usage; /* the client asked for the usage chunk */
     bool inject_usage; /* metarelay asked for it upstream: strip it again */
-    struct slice up_body;
+    struct slice passthrough_body;
+    struct ir_request *ir; /* decoded on the first converting attempt */
+    struct ir_profile profile;
     struct routing_snapshot *snap;
     uint32_t cand[MAX_CANDIDATES];
+    enum api_format cand_fmt[MAX_CANDIDATES]; /* the format each candidate is asked in */
     size_t n_cand, next_cand;
     int attempt; /* index of the current attempt; -1 before the first */
 
     /* the current attempt */
     upstream_xfer_t *xfer;
     const struct channel *ch;
+    enum api_format up_fmt;
+    struct conv *cv; /* NULL when passing through */
     int status;
     bool is_sse;
     bool saw_frame;
+    bool stream_broken; /* the upstream stream could not be converted */
     char content_type[128];
     char retry_after[32];
     struct buf body; /* non-stream body, or the error body of a failed attempt */
@@ -63,7 +79,7 @@ struct gw_call {
     uint64_t t_attempt;
     int64_t t_attempt_wall_ms;
     int64_t first_byte_ms;
-    int64_t prompt_tokens, completion_tokens, total_tokens;
+    struct ir_usage usage;
     char model_actual[128];
 
     /* the request */
@@ -110,10 +126,17 @@ static void copy_str(char *dst, size_t cap, const char *src, size_t n)
     dst[n] = '\0';
 }
 
+static int64_t total_tokens(const struct ir_usage *u)
+{
+    if (u->input_total < 0 && u->output_total < 0) return -1;
+    return (u->input_total > 0 ? u->input_total : 0) + (u->output_total > 0 ? u->output_total : 0);
+}
+
 /* One usage record for the attempt that just ended. */
 static void record_attempt(struct gw_call *c, bool success, const char *error)
 {
     if (!c->ch) return;
+    if (c->cv) c->usage = c->cv->usage;
     struct usage_record r;
     memset(&r, 0, sizeof r);
     r.created_at_ms = c->t_attempt_wall_ms;
@@ -132,9 +155,9 @@ static void record_attempt(struct gw_call *c, bool success, const char *error)
     r.attempt = c->attempt;
     r.first_byte_ms = c->first_byte_ms;
     r.total_ms = (int64_t)((clock_mono_ns() - c->t_attempt) / 1000000u);
-    r.prompt_tokens = c->prompt_tokens;
-    r.completion_tokens = c->completion_tokens;
-    r.total_tokens = c->total_tokens;
+    r.prompt_tokens = c->usage.input_total;
+    r.completion_tokens = c->usage.output_total;
+    r.total_tokens = total_tokens(&c->usage);
     r.overhead_us = success ? c->overhead_us : -1;
     copy_str(r.client_ip, sizeof r.client_ip, c->client_ip, strlen(c->client_ip));
     if (error) copy_str(r.error, sizeof r.error, error, strlen(error));
@@ -152,10 +175,11 @@ static void access_log(struct gw_call *c)
     json_write_string(&line, c->model.p, c->model.n);
     buf_printf(&line,
                ",\"status\":%d,\"stream\":%s,\"attempts\":%d,\"ms\":%llu,\"overhead_us\":%lld,"
-               "\"prompt_tokens\":%lld,\"completion_tokens\":%lld%s}",
+               "\"upstream_format\":\"%s\",\"prompt_tokens\":%ld,\"completion_tokens\":%ld%s}",
                c->final_status, c->stream ? "true" : "false", c->attempt + 1,
-               (unsigned long long)ms, (long long)c->overhead_us, (long long)c->prompt_tokens,
-               (long long)c->completion_tokens, c->client_gone ? ",\"client_gone\":true" : "");
+               (unsigned long long)ms, (long long)c->overhead_us, api_format_name(c->up_fmt),
+               c->usage.input_total, c->usage.output_total,
+               c->client_gone ? ",\"client_gone\":true" : "");
     access_log_push(line.p, line.n);
     buf_free(&line);
 }
@@ -163,9 +187,11 @@ static void access_log(struct gw_call *c)
 static void reset_attempt(struct gw_call *c)
 {
     c->xfer = NULL;
+    c->cv = NULL;
     c->status = 0;
     c->is_sse = false;
     c->saw_frame = false;
+    c->stream_broken = false;
     c->content_type[0] = '\0';
     c->retry_after[0] = '\0';
     c->body.n = 0;
@@ -173,7 +199,7 @@ static void reset_attempt(struct gw_call *c)
     if (c->sse_active) sse_parser_free(&c->sse);
     c->sse_active = false;
     c->first_byte_ms = -1;
-    c->prompt_tokens = c->completion_tokens = c->total_tokens = -1;
+    ir_usage_unknown(&c->usage);
     c->model_actual[0] = '\0';
 }
 
@@ -196,8 +222,8 @@ static size_t response_headers(struct gw_call *c, struct http_header *h, char *o
     return n;
 }
 
-static void respond_final_error(struct gw_call *c, int status, const char *type,
-                                const char *code, const char *message)
+static void respond_final_error(struct gw_call *c, int status, const char *type, const char *code,
+                                const char *message)
 {
     c->final_status = status;
     overhead_now(c);
@@ -205,18 +231,23 @@ static void respond_final_error(struct gw_call *c, int status, const char *type,
     c->finished = true;
 }
 
-static void respond_body(struct gw_call *c)
+static void respond_with(struct gw_call *c, int status, const char *content_type, struct slice body)
 {
     char ov[32];
     struct http_header h[5];
     overhead_now(c);
-    size_t n = response_headers(c, h, ov, sizeof ov,
-                                c->content_type[0] ? c->content_type : "application/json");
+    size_t n = response_headers(c, h, ov, sizeof ov, content_type);
     if (c->retry_after[0])
         h[n++] = (struct http_header){SLICE_LIT("Retry-After"), slice_from(c->retry_after)};
-    c->final_status = c->status;
-    http_respond(c->req, c->status, h, n, buf_slice(&c->body));
+    c->final_status = status;
+    http_respond(c->req, status, h, n, body);
     c->finished = true;
+}
+
+static void respond_body(struct gw_call *c)
+{
+    respond_with(c, c->status, c->content_type[0] ? c->content_type : "application/json",
+                 buf_slice(&c->body));
 }
 
 /* ---------- streaming ---------- */
@@ -264,27 +295,62 @@ static int commit_stream(struct gw_call *c)
     return http_stream_start(c->req, 200, h, n);
 }
 
-/* One complete SSE frame from the upstream: keep it for the next downstream write, or
- * drop the usage-only chunk that metarelay requested on the client's behalf. */
-static int on_sse_frame(void *ud, const struct sse_frame *f)
+/* A pass-through frame of the client's own format. Chat/completions: the usage-only chunk
+ * metarelay asked for is read and dropped. Messages: a `ping` is forwarded but does not
+ * commit the response. */
+static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
 {
-    struct gw_call *c = ud;
     if (f->kind == SSE_FRAME_EVENT) {
-        c->saw_frame = true;
-        if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
-            struct openai_chunk_info info;
-            openai_chat_chunk_info(f->data, &info);
-            if (info.has_usage) {
-                c->prompt_tokens = info.usage.prompt_tokens;
-                c->completion_tokens = info.usage.completion_tokens;
-                c->total_tokens = info.usage.total_tokens;
+        switch (c->client_fmt) {
+        case API_CHAT:
+        case API_COMPLETIONS:
+            c->saw_frame = true;
+            if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
+                struct openai_chunk_info info;
+                openai_chat_chunk_info(f->data, &info);
+                if (info.has_usage) {
+                    c->usage.input_total = info.usage.prompt_tokens;
+                    c->usage.output_total = info.usage.completion_tokens;
+                    c->usage.cache_read = info.usage.cached_tokens;
+                    c->usage.reasoning = info.usage.reasoning_tokens;
+                }
+                if (info.usage_only && c->inject_usage) return;
             }
-            if (info.usage_only && c->inject_usage) return 0;
+            break;
+        case API_MESSAGES:
+            if (!slice_eq_str(f->event, "ping")) c->saw_frame = true;
+            usage_scan_event(API_MESSAGES, f->event, f->data, &c->usage);
+            break;
+        case API_RESPONSES:
+            c->saw_frame = true;
+            usage_scan_event(API_RESPONSES, f->event, f->data, &c->usage);
+            break;
         }
     } else if (f->kind == SSE_FRAME_OVERSIZE) {
         c->saw_frame = true; /* forwarded unparsed; usage extraction skipped */
     }
     buf_append(&c->out, f->raw.p, f->raw.n);
+}
+
+/* One complete upstream SSE frame: passed through, or converted into client events. */
+static int on_sse_frame(void *ud, const struct sse_frame *f)
+{
+    struct gw_call *c = ud;
+    if (!c->cv) {
+        passthrough_frame(c, f);
+        return 0;
+    }
+    if (f->kind == SSE_FRAME_OVERSIZE) {
+        c->stream_broken = true; /* an event too large to parse cannot be converted */
+        return 1;
+    }
+    if (f->kind != SSE_FRAME_EVENT) return 0; /* comments mean nothing in another format */
+    size_t before = c->out.n;
+    if (conv_stream_event(c->cv, f->event, f->data, &c->out) != 0) {
+        c->stream_broken = true;
+        return 1;
+    }
+    if (c->out.n > before) c->saw_frame = true;
     return 0;
 }
 
@@ -312,10 +378,35 @@ static enum upstream_data_verdict flush_frames(struct gw_call *c)
     return UPSTREAM_CONTINUE;
 }
 
+/* Appends the in-stream error event of the client's format. */
+static void stream_error_event(struct gw_call *c, const char *message, struct buf *b)
+{
+    struct slice msg = slice_from(message);
+    switch (c->client_fmt) {
+    case API_MESSAGES:
+        errors_write_claude_event(b, "api_error", msg);
+        return;
+    case API_RESPONSES: {
+        struct conv *cv = c->cv;
+        if (!cv)
+            cv = conv_new(c->req->pool, API_RESPONSES, API_RESPONSES, &c->profile, c->ir, c->model);
+        if (cv) {
+            conv_stream_error(cv, 502, "api_error", msg, b);
+            return;
+        }
+        break;
+    }
+    case API_CHAT:
+    case API_COMPLETIONS:
+        break;
+    }
+    errors_write_openai_event(b, msg, "upstream_error", "stream_interrupted");
+}
+
 static void end_stream_with_error(struct gw_call *c, const char *message)
 {
     struct buf b = BUF_INIT;
-    errors_write_openai_event(&b, slice_from(message), "upstream_error", "stream_interrupted");
+    stream_error_event(c, message, &b);
     struct slice part = buf_slice(&b);
     if (c->out.n) {
         struct slice parts[2] = {buf_slice(&c->out), part};
@@ -323,6 +414,7 @@ static void end_stream_with_error(struct gw_call *c, const char *message)
     } else {
         http_stream_write(c->req, &part, 1);
     }
+    c->out.n = 0;
     buf_free(&b);
     http_stream_end(c->req);
     c->finished = true;
@@ -342,8 +434,9 @@ static void error_excerpt(struct slice body, char *out, size_t cap)
     const char *msg = NULL;
     if (root) {
         json_t *e = json_object_get(root, "error");
-        json_t *m = json_is_object(e) ? json_object_get(e, "message")
-                                      : json_is_string(e) ? e : json_object_get(root, "message");
+        json_t *m = json_is_object(e)   ? json_object_get(e, "message")
+                    : json_is_string(e) ? e
+                                        : json_object_get(root, "message");
         if (json_is_string(m)) msg = json_string_value(m);
     }
     size_t k = 0;
@@ -383,6 +476,38 @@ static void up_head(void *ud, int status, const struct http_header *hdrs, size_t
     }
 }
 
+static void fail_attempt(struct gw_call *c, const char *reason, bool timeout)
+{
+    health_record_failure(c->ch->health, clock_mono_ns());
+    record_attempt(c, false, reason);
+    c->n_failures++;
+    if (timeout) c->n_timeouts++;
+    if (c->status == 429) c->n_429++;
+    buf_printf(&c->failures, "%s#%d %s: %s", c->failures.n ? "; " : "", c->attempt + 1,
+               c->ch->site_name, reason);
+    c->wait_ns += clock_mono_ns() - c->t_attempt;
+}
+
+/* The upstream stream cannot be converted: before the commit point another channel is
+ * tried; after it the client's stream ends with an error event. */
+static void stream_broken(struct gw_call *c)
+{
+    if (c->xfer) {
+        upstream_abort(c->xfer);
+        c->xfer = NULL;
+    }
+    const char *why = "the upstream stream could not be converted";
+    if (c->committed) {
+        health_record_failure(c->ch->health, clock_mono_ns());
+        record_attempt(c, false, why);
+        end_stream_with_error(c, why);
+        c->want_finalize = true;
+    } else {
+        fail_attempt(c, why, false);
+        try_next(c);
+    }
+}
+
 static enum upstream_data_verdict up_data(void *ud, const char *p, size_t n)
 {
     struct gw_call *c = ud;
@@ -391,12 +516,18 @@ static enum upstream_data_verdict up_data(void *ud, const char *p, size_t n)
     if (c->client_gone) goto out;
     if (c->sse_active) {
         sse_parser_feed(&c->sse, p, n);
+        if (c->stream_broken) {
+            if (c->committed) flush_frames(c);
+            stream_broken(c);
+            goto out;
+        }
         v = flush_frames(c);
     } else {
-        size_t cap = (c->status >= 200 && c->status < 300) ? c->w->cfg->max_response_bytes
-                                                           : ERROR_BODY_KEEP;
-        if (c->body.n + n <= cap) buf_append(&c->body, p, n);
-        else if (c->status >= 200 && c->status < 300) {
+        size_t cap =
+            (c->status >= 200 && c->status < 300) ? c->w->cfg->max_response_bytes : ERROR_BODY_KEEP;
+        if (c->body.n + n <= cap) {
+            buf_append(&c->body, p, n);
+        } else if (c->status >= 200 && c->status < 300) {
             /* over MAX_RESPONSE_MB: give up on this response */
             upstream_abort(c->xfer);
             c->xfer = NULL;
@@ -412,16 +543,47 @@ out:
     return v;
 }
 
-static void fail_attempt(struct gw_call *c, const char *reason, bool timeout)
+/* A complete non-stream 2xx answer: converted or passed through, with its usage read. */
+static void deliver_body(struct gw_call *c)
 {
-    health_record_failure(c->ch->health, clock_mono_ns());
-    record_attempt(c, false, reason);
-    c->n_failures++;
-    if (timeout) c->n_timeouts++;
-    if (c->status == 429) c->n_429++;
-    buf_printf(&c->failures, "%s#%d %s: %s", c->failures.n ? "; " : "", c->attempt + 1,
-               c->ch->site_name, reason);
-    c->wait_ns += clock_mono_ns() - c->t_attempt;
+    if (c->cv) {
+        struct buf out = BUF_INIT;
+        struct conv_error err;
+        if (conv_convert_response(c->cv, buf_slice(&c->body), &out, &err) != 0) {
+            buf_free(&out);
+            char msg[360];
+            snprintf(msg, sizeof msg, "unusable %s answer: %s", api_format_name(c->up_fmt),
+                     err.message);
+            fail_attempt(c, msg, false);
+            try_next(c);
+            return;
+        }
+        c->usage = c->cv->usage;
+        health_record_success(c->ch->health);
+        respond_with(c, 200, "application/json", buf_slice(&out));
+        buf_free(&out);
+        record_attempt(c, true, NULL);
+        c->want_finalize = true;
+        return;
+    }
+    c->wait_ns += 0;
+    if (c->up_fmt == API_MESSAGES || c->up_fmt == API_RESPONSES) {
+        usage_scan_body(c->up_fmt, buf_slice(&c->body), &c->usage);
+    } else {
+        struct openai_usage u;
+        struct slice model = SLICE_NULL;
+        if (openai_chat_response_info(buf_slice(&c->body), c->req->pool, &u, &model) == 0) {
+            c->usage.input_total = u.prompt_tokens;
+            c->usage.output_total = u.completion_tokens;
+            c->usage.cache_read = u.cached_tokens;
+            c->usage.reasoning = u.reasoning_tokens;
+            if (model.n) copy_str(c->model_actual, sizeof c->model_actual, model.p, model.n);
+        }
+    }
+    health_record_success(c->ch->health);
+    respond_body(c);
+    record_attempt(c, true, NULL);
+    c->want_finalize = true;
 }
 
 static void up_done(void *ud, enum upstream_error err, const char *detail)
@@ -442,6 +604,8 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             record_attempt(c, false, msg);
             end_stream_with_error(c, msg);
         } else {
+            if (c->cv && conv_stream_end(c->cv, &c->out) != 0)
+                log_debug("%s: upstream stream ended without its closing events", c->request_id);
             if (c->out.n) {
                 struct slice part = buf_slice(&c->out);
                 http_stream_write(c->req, &part, 1);
@@ -473,18 +637,7 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             goto out;
         }
         c->wait_ns += clock_mono_ns() - c->t_attempt;
-        struct openai_usage u;
-        struct slice model = SLICE_NULL;
-        if (openai_chat_response_info(buf_slice(&c->body), c->req->pool, &u, &model) == 0) {
-            c->prompt_tokens = u.prompt_tokens;
-            c->completion_tokens = u.completion_tokens;
-            c->total_tokens = u.total_tokens;
-            if (model.n) copy_str(c->model_actual, sizeof c->model_actual, model.p, model.n);
-        }
-        health_record_success(c->ch->health);
-        respond_body(c);
-        record_attempt(c, true, NULL);
-        c->want_finalize = true;
+        deliver_body(c);
         goto out;
     }
     if (status_fails_over(c->status)) {
@@ -495,10 +648,18 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
         try_next(c);
         goto out;
     }
-    /* The client's own fault (400, 413, 422, …): the upstream's answer, verbatim. */
+    /* The client's own fault (400, 413, 422, …): the upstream's answer, in the client's
+     * shape, its text kept (clients recognise some errors only by their text). */
     c->wait_ns += clock_mono_ns() - c->t_attempt;
     record_attempt(c, false, "rejected by the upstream as a client error");
-    respond_body(c);
+    if (c->cv) {
+        struct buf out = BUF_INIT;
+        int status = conv_error_body(c->cv, c->status, buf_slice(&c->body), &out);
+        respond_with(c, status, "application/json", buf_slice(&out));
+        buf_free(&out);
+    } else {
+        respond_body(c);
+    }
     c->want_finalize = true;
 out:
     c->busy--;
@@ -513,14 +674,140 @@ static const char *join_url(pool_t *pool, const char *base, const char *path)
 {
     size_t bl = strlen(base);
     /* A base URL that already ends in /v1 gets the path without its /v1. */
-    if (bl >= 3 && strcmp(base + bl - 3, "/v1") == 0 && strncmp(path, "/v1/", 4) == 0)
-        path += 3;
+    if (bl >= 3 && strcmp(base + bl - 3, "/v1") == 0 && strncmp(path, "/v1/", 4) == 0) path += 3;
     return pool_printf(pool, "%s%s", base, path);
 }
 
-/* Client headers forwarded upstream (an allowlist: DESIGN.md §10 header policy). */
-static const char *const forwarded_headers[] = {"user-agent", "openai-beta", "x-stainless-lang",
-                                                "x-stainless-package-version", NULL};
+/* The upstream path of this attempt. */
+static const char *upstream_path(const struct gw_call *c)
+{
+    const struct channel *ch = c->ch;
+    switch (c->surface) {
+    case GW_SURFACE_EMBEDDINGS:
+        return "/v1/embeddings";
+    case GW_SURFACE_IMAGES:
+        return "/v1/images/generations";
+    case GW_SURFACE_COMPLETIONS:
+        if (c->up_fmt == API_COMPLETIONS) return "/v1/completions";
+        break;
+    case GW_SURFACE_COUNT_TOKENS:
+        return pool_printf(c->req->pool, "%s/count_tokens", ch->format_paths[API_MESSAGES]);
+    default:
+        break;
+    }
+    return ch->format_paths[c->up_fmt <= API_RESPONSES ? c->up_fmt : API_CHAT];
+}
+
+/* Client headers forwarded upstream (an allowlist: DESIGN.md §10 header policy), and the
+ * ones forwarded only to a Claude upstream. */
+static const char *const forwarded_headers[] = {"user-agent",
+                                                "openai-beta",
+                                                "x-stainless-lang",
+                                                "x-stainless-package-version",
+                                                "x-claude-code-session-id",
+                                                "x-app",
+                                                "session-id",
+                                                "thread-id",
+                                                "x-client-request-id",
+                                                "originator",
+                                                NULL};
+
+static int build_headers(struct gw_call *c, struct http_header **out, size_t *n_out)
+{
+    pool_t *pool = c->req->pool;
+    size_t cap = 16 + c->ch->n_headers;
+    struct http_header *h = pool_alloc(pool, cap * sizeof *h);
+    if (!h) return -1;
+    size_t n = 0;
+    if (c->up_fmt == API_MESSAGES) {
+        h[n++] = (struct http_header){SLICE_LIT("x-api-key"), slice_from(c->ch->api_key)};
+        struct slice v = http_request_header(c->req, "anthropic-version");
+        h[n++] =
+            (struct http_header){SLICE_LIT("anthropic-version"), v.p ? v : SLICE_LIT("2023-06-01")};
+        struct slice beta = http_request_header(c->req, "anthropic-beta");
+        if (beta.p && c->client_fmt == API_MESSAGES)
+            h[n++] = (struct http_header){SLICE_LIT("anthropic-beta"), beta};
+    } else {
+        char *auth = pool_printf(pool, "Bearer %s", c->ch->api_key);
+        if (!auth) return -1;
+        h[n++] = (struct http_header){SLICE_LIT("Authorization"), slice_from(auth)};
+    }
+    h[n++] = (struct http_header){SLICE_LIT("Content-Type"), SLICE_LIT("application/json")};
+    h[n++] = (struct http_header){SLICE_LIT("Accept"), c->stream ? SLICE_LIT("text/event-stream")
+                                                                 : SLICE_LIT("application/json")};
+    for (const char *const *f = forwarded_headers; *f; f++) {
+        struct slice v = http_request_header(c->req, *f);
+        if (v.p) h[n++] = (struct http_header){slice_from(*f), v};
+    }
+    for (size_t i = 0; i < c->ch->n_headers && n < cap; i++)
+        h[n++] = (struct http_header){slice_from(c->ch->headers[i].name),
+                                      slice_from(c->ch->headers[i].value)};
+    *out = h;
+    *n_out = n;
+    return 0;
+}
+
+/* The decoded client request, decoded on first need. false after answering 400. */
+static bool ensure_ir(struct gw_call *c)
+{
+    if (c->ir) return true;
+    struct ir_request *ir = pool_calloc(c->req->pool, sizeof *ir);
+    struct conv_error err = {0};
+    if (!ir) {
+        respond_final_error(c, 503, "server_error", "overloaded", "Out of memory.");
+        c->want_finalize = true;
+        return false;
+    }
+    if (conv_request_decode(c->client_fmt, c->req->pool, c->req->body, ir, &err) != 0) {
+        respond_final_error(c, err.status ? err.status : 400, "invalid_request_error",
+                            "invalid_request", err.message[0] ? err.message : "Invalid request.");
+        c->want_finalize = true;
+        return false;
+    }
+    c->ir = ir;
+    return true;
+}
+
+/* The body of this attempt: the client's (pass-through) or the converted request.
+ * false when the attempt cannot be made (already answered or recorded). */
+static bool attempt_body(struct gw_call *c, struct slice *body)
+{
+    if (c->up_fmt == c->client_fmt || c->surface == GW_SURFACE_EMBEDDINGS ||
+        c->surface == GW_SURFACE_IMAGES || c->surface == GW_SURFACE_COUNT_TOKENS) {
+        *body = c->passthrough_body;
+        return true;
+    }
+    if (!ensure_ir(c)) return false;
+    c->cv = conv_new(c->req->pool, c->client_fmt, c->up_fmt, &c->profile, c->ir, c->model);
+    struct conv_error err = {0};
+    if (!c->cv || conv_encode_request(c->cv, body, &err) != 0) {
+        if (c->cv && err.status == 400) {
+            /* the request cannot be expressed for this upstream: the client's problem */
+            respond_final_error(c, 400, "invalid_request_error", "invalid_request", err.message);
+            c->want_finalize = true;
+            return false;
+        }
+        fail_attempt(c, err.message[0] ? err.message : "could not convert the request", false);
+        return false;
+    }
+    return true;
+}
+
+/* count_tokens when no Messages channel answered: a local estimate, said so in a header. */
+static void count_tokens_estimate(struct gw_call *c)
+{
+    if (!ensure_ir(c)) return;
+    char body[64], ov[32];
+    snprintf(body, sizeof body, "{\"input_tokens\":%ld}", conv_count_tokens_estimate(c->ir));
+    struct http_header h[5];
+    overhead_now(c);
+    size_t n = response_headers(c, h, ov, sizeof ov, "application/json");
+    h[n++] = (struct http_header){SLICE_LIT("x-metarelay-estimate"), SLICE_LIT("true")};
+    c->final_status = 200;
+    http_respond(c->req, 200, h, n, slice_from(body));
+    c->finished = true;
+    c->want_finalize = true;
+}
 
 static void try_next(struct gw_call *c)
 {
@@ -528,34 +815,26 @@ static void try_next(struct gw_call *c)
     while (c->next_cand < c->n_cand) {
         reset_attempt(c);
         c->attempt++;
-        c->ch = &c->snap->channels[c->cand[c->next_cand++]];
+        size_t k = c->next_cand++;
+        c->ch = &c->snap->channels[c->cand[k]];
+        c->up_fmt = c->cand_fmt[k];
         c->t_attempt = clock_mono_ns();
         c->t_attempt_wall_ms = clock_wall_ms();
-        pool_t *pool = c->req->pool;
-        const char *url = join_url(pool, c->ch->base_url, c->upstream_path);
-        size_t cap = 4 + c->ch->n_headers + 4;
-        struct http_header *h = pool_alloc(pool, cap * sizeof *h);
-        if (!url || !h) break;
-        size_t n = 0;
-        h[n++] = (struct http_header){SLICE_LIT("Authorization"),
-                                      slice_from(pool_printf(pool, "Bearer %s", c->ch->api_key))};
-        h[n++] = (struct http_header){SLICE_LIT("Content-Type"), SLICE_LIT("application/json")};
-        h[n++] = (struct http_header){SLICE_LIT("Accept"),
-                                      c->stream ? SLICE_LIT("text/event-stream")
-                                                : SLICE_LIT("application/json")};
-        for (const char *const *f = forwarded_headers; *f; f++) {
-            struct slice v = http_request_header(c->req, *f);
-            if (v.p) h[n++] = (struct http_header){slice_from(*f), v};
+        struct slice body;
+        if (!attempt_body(c, &body)) {
+            if (c->finished || c->want_finalize) return;
+            continue;
         }
-        for (size_t i = 0; i < c->ch->n_headers; i++)
-            h[n++] = (struct http_header){slice_from(c->ch->headers[i].name),
-                                          slice_from(c->ch->headers[i].value)};
+        const char *url = join_url(c->req->pool, c->ch->base_url, upstream_path(c));
+        struct http_header *h;
+        size_t n;
+        if (!url || build_headers(c, &h, &n) != 0) break;
         struct upstream_request ur = {
             .method = SLICE_LIT("POST"),
             .url = url,
             .headers = h,
             .n_headers = n,
-            .body = c->up_body,
+            .body = body,
             .proxy_url = c->ch->proxy_url,
             .connect_timeout_ms = cfg->connect_timeout_ms,
             .first_byte_timeout_ms = cfg->first_byte_timeout_ms,
@@ -566,10 +845,15 @@ static void try_next(struct gw_call *c)
         if (c->xfer) return;
         fail_attempt(c, "could not start the upstream request", false);
     }
+    if (c->surface == GW_SURFACE_COUNT_TOKENS) {
+        count_tokens_estimate(c);
+        return;
+    }
     /* Every candidate failed. */
-    char *msg = pool_printf(c->req->pool, "All %d upstream channel%s failed for model '%.*s': %s",
-                            c->n_failures, c->n_failures == 1 ? "" : "s", (int)c->model.n,
-                            c->model.p, c->failures.n ? c->failures.p : "no channel could be tried");
+    char *msg =
+        pool_printf(c->req->pool, "All %d upstream channel%s failed for model '%.*s': %s",
+                    c->n_failures, c->n_failures == 1 ? "" : "s", (int)c->model.n, c->model.p,
+                    c->failures.n ? c->failures.p : "no channel could be tried");
     if (c->n_failures > 0 && c->n_timeouts == c->n_failures)
         respond_final_error(c, 504, "upstream_error", "upstream_timeout", msg);
     else if (c->n_failures > 0 && c->n_429 == c->n_failures)
@@ -624,24 +908,86 @@ void gw_proxy_abort_all(struct gw_worker *w)
 
 /* ---------- request intake ---------- */
 
-static const char *upstream_path_of(enum gw_surface s)
+static enum api_format client_format_of(enum gw_surface s)
 {
     switch (s) {
-    case GW_SURFACE_CHAT: return "/v1/chat/completions";
-    case GW_SURFACE_COMPLETIONS: return "/v1/completions";
-    case GW_SURFACE_EMBEDDINGS: return "/v1/embeddings";
-    case GW_SURFACE_IMAGES: return "/v1/images/generations";
-    default: return NULL;
+    case GW_SURFACE_MESSAGES:
+    case GW_SURFACE_COUNT_TOKENS:
+        return API_MESSAGES;
+    case GW_SURFACE_RESPONSES:
+        return API_RESPONSES;
+    case GW_SURFACE_COMPLETIONS:
+        return API_COMPLETIONS;
+    default:
+        return API_CHAT;
     }
 }
 
-/* Makes the upstream body ask for the usage chunk of a stream when the client did not:
- * splices `stream_options` (adding it, or setting include_usage inside it). Returns 0, or
- * -1 with an error answered. */
+/* How channel `ch` is asked for a request of this surface: the client's own format when it
+ * speaks it, else the best it speaks; false when it cannot serve the surface at all. */
+static bool channel_format(enum gw_surface s, enum api_format client, const struct channel *ch,
+                           enum api_format *out)
+{
+    unsigned f = ch->formats;
+    switch (s) {
+    case GW_SURFACE_EMBEDDINGS:
+    case GW_SURFACE_IMAGES: /* OpenAI-only endpoints */
+        *out = API_CHAT;
+        return f & API_FORMAT_BIT(API_CHAT);
+    case GW_SURFACE_COUNT_TOKENS:
+        *out = API_MESSAGES;
+        return f & API_FORMAT_BIT(API_MESSAGES);
+    case GW_SURFACE_COMPLETIONS:
+        if (f & API_FORMAT_BIT(API_CHAT)) {
+            *out = API_COMPLETIONS; /* OpenAI-compatible relays serve /v1/completions */
+            return true;
+        }
+        break;
+    default:
+        if (f & API_FORMAT_BIT(client)) {
+            *out = client;
+            return true;
+        }
+        break;
+    }
+    static const enum api_format preference[] = {API_CHAT, API_MESSAGES, API_RESPONSES};
+    for (size_t i = 0; i < 3; i++)
+        if (f & API_FORMAT_BIT(preference[i])) {
+            *out = preference[i];
+            return true;
+        }
+    return false;
+}
+
+/* Orders the route's channels: healthy first (routing), then those that speak the
+ * client's format before those that need a conversion (stable). */
+static void order_candidates(struct gw_call *c, const struct route *route, unsigned max)
+{
+    uint32_t all[MAX_CANDIDATES];
+    size_t n = routing_order_candidates(c->snap, route, all, MAX_CANDIDATES);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n && c->n_cand < max; i++) {
+            enum api_format f;
+            if (!channel_format(c->surface, c->client_fmt, &c->snap->channels[all[i]], &f))
+                continue;
+            bool native = f == c->client_fmt ||
+                          (c->client_fmt == API_COMPLETIONS && f == API_COMPLETIONS) ||
+                          c->surface == GW_SURFACE_EMBEDDINGS || c->surface == GW_SURFACE_IMAGES ||
+                          c->surface == GW_SURFACE_COUNT_TOKENS;
+            if (native != (pass == 0)) continue;
+            c->cand[c->n_cand] = all[i];
+            c->cand_fmt[c->n_cand] = f;
+            c->n_cand++;
+        }
+}
+
+/* Makes the pass-through body ask for the usage chunk of a chat/completions stream when
+ * the client did not: splices `stream_options` (adding it, or setting include_usage inside
+ * it). Returns 0, or -1 with an error answered. */
 static int prepare_body(struct gw_call *c, const struct json_scan *scan)
 {
     http_request_t *req = c->req;
-    c->up_body = req->body;
+    c->passthrough_body = req->body;
     if (!c->stream || (c->surface != GW_SURFACE_CHAT && c->surface != GW_SURFACE_COMPLETIONS))
         return 0;
     const struct json_member *so = json_scan_get(scan, "stream_options");
@@ -672,9 +1018,8 @@ static int prepare_body(struct gw_call *c, const struct json_scan *scan)
                  "'stream_options' must be an object.");
         return -1;
     }
-    if (!new_value ||
-        json_splice(req->pool, req->body.p, req->body.n, scan, "stream_options", new_value,
-                    &c->up_body) != 0) {
+    if (!new_value || json_splice(req->pool, req->body.p, req->body.n, scan, "stream_options",
+                                  new_value, &c->passthrough_body) != 0) {
         gw_error(req, 500, "server_error", "internal_error", "Could not prepare the request.");
         return -1;
     }
@@ -687,55 +1032,60 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
     struct json_scan scan;
     if (req->body.n == 0) {
         gw_reject(req, 400, "invalid_request_error", "missing_body",
-                 "The request body is empty; a JSON object is required.");
+                  "The request body is empty; a JSON object is required.");
         return;
     }
     if (json_scan(req->pool, req->body.p, req->body.n, &scan) != 0) {
         char *msg = pool_printf(req->pool, "Invalid JSON body: %s", scan.error);
-        gw_reject(req, 400, "invalid_request_error", "invalid_json", msg ? msg : "Invalid JSON body.");
+        gw_reject(req, 400, "invalid_request_error", "invalid_json",
+                  msg ? msg : "Invalid JSON body.");
         return;
     }
     if (scan.root_type != JSON_T_OBJECT) {
         gw_reject(req, 400, "invalid_request_error", "invalid_json",
-                 "The request body must be a JSON object.");
+                  "The request body must be a JSON object.");
         return;
     }
     const struct json_member *mm = json_scan_get(&scan, "model");
     struct slice model = SLICE_NULL;
     if (!mm) {
         gw_reject(req, 400, "invalid_request_error", "missing_model",
-                 "Missing required parameter: 'model'.");
+                  "Missing required parameter: 'model'.");
         return;
     }
     if (mm->type != JSON_T_STRING || !json_member_string(req->pool, mm, &model) || model.n == 0) {
         gw_reject(req, 400, "invalid_request_error", "invalid_model",
-                 "'model' must be a non-empty string.");
+                  "'model' must be a non-empty string.");
         return;
     }
     bool stream = false;
     const struct json_member *sm = json_scan_get(&scan, "stream");
     if (sm && sm->type != JSON_T_NULL && !json_member_bool(sm, &stream)) {
-        gw_reject(req, 400, "invalid_request_error", "invalid_value", "'stream' must be a boolean.");
+        gw_reject(req, 400, "invalid_request_error", "invalid_value",
+                  "'stream' must be a boolean.");
         return;
     }
+    if (surface == GW_SURFACE_COUNT_TOKENS) stream = false;
     const struct route *route = snapshot_find(w->snap, model);
     if (!route || route->n_channels == 0) {
         char *msg = pool_printf(req->pool,
                                 "The model '%.*s' does not exist or no enabled channel serves it.",
                                 (int)(model.n > 200 ? 200 : model.n), model.p);
-        gw_reject(req, 404, "invalid_request_error", "model_not_found", msg ? msg : "Unknown model.");
+        gw_reject(req, 404, "invalid_request_error", "model_not_found",
+                  msg ? msg : "Unknown model.");
         return;
     }
 
     struct gw_call *c = calloc(1, sizeof *c);
     if (!c) {
-        gw_error(req, 503, "server_error", "overloaded", "Out of memory; retry the request.");
+        gw_reject(req, 503, "server_error", "overloaded", "Out of memory; retry the request.");
         return;
     }
     c->w = w;
     c->req = req;
     c->surface = surface;
-    c->upstream_path = upstream_path_of(surface);
+    c->client_fmt = client_format_of(surface);
+    c->up_fmt = c->client_fmt;
     copy_str(c->model_copy, sizeof c->model_copy, model.p, model.n);
     c->model = slice_from(c->model_copy);
     copy_str(c->path, sizeof c->path, req->path.p, req->path.n);
@@ -746,12 +1096,14 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
     c->stream = stream;
     c->attempt = -1;
     c->first_byte_ms = -1;
-    c->prompt_tokens = c->completion_tokens = c->total_tokens = -1;
+    ir_usage_unknown(&c->usage);
+    ir_profile_defaults(&c->profile);
+    c->profile.anthropic_version = http_request_header(req, "anthropic-version");
     c->snap = w->snap;
     snapshot_ref(c->snap);
     unsigned max = w->cfg->max_attempts ? w->cfg->max_attempts : 3;
     if (max > MAX_CANDIDATES) max = MAX_CANDIDATES;
-    c->n_cand = routing_order_candidates(c->snap, route, c->cand, max);
+    order_candidates(c, route, max);
     link_call(c);
     http_request_on_abort(req, on_abort, c);
     if (prepare_body(c, &scan) != 0) {
@@ -761,7 +1113,16 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
         return;
     }
     c->busy++;
-    try_next(c);
+    if (c->n_cand == 0 && surface != GW_SURFACE_COUNT_TOKENS) {
+        char *msg = pool_printf(req->pool,
+                                "No channel serving '%.*s' speaks a format this endpoint can "
+                                "use (%s).",
+                                (int)c->model.n, c->model.p, api_format_name(c->client_fmt));
+        respond_final_error(c, 404, "invalid_request_error", "model_not_found", msg);
+        c->want_finalize = true;
+    } else {
+        try_next(c);
+    }
     c->busy--;
     if (c->want_finalize) finalize(c);
 }

@@ -37,9 +37,12 @@ const char *relay_format_path(const char *platform, enum api_format format)
         if (platform && (strcmp(platform, "one-hub") == 0 || strcmp(platform, "done-hub") == 0))
             return "/claude/v1/messages";
         return "/v1/messages";
-    case API_RESPONSES: return "/v1/responses";
-    case API_COMPLETIONS: return "/v1/completions";
-    case API_CHAT: break;
+    case API_RESPONSES:
+        return "/v1/responses";
+    case API_COMPLETIONS:
+        return "/v1/completions";
+    case API_CHAT:
+        break;
     }
     return "/v1/chat/completions";
 }

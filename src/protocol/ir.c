@@ -6,10 +6,14 @@
 const char *api_format_name(enum api_format f)
 {
     switch (f) {
-    case API_CHAT: return "chat";
-    case API_MESSAGES: return "messages";
-    case API_RESPONSES: return "responses";
-    case API_COMPLETIONS: return "completions";
+    case API_CHAT:
+        return "chat";
+    case API_MESSAGES:
+        return "messages";
+    case API_RESPONSES:
+        return "responses";
+    case API_COMPLETIONS:
+        return "completions";
     }
     return "unknown";
 }
