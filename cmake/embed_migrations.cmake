@@ -1,8 +1,10 @@
 # Writes a C file holding every migration as {name, sql}, in file-name order.
-# Inputs: OUT (the .c file), SYMBOL (array name), FILES (;-separated .sql paths).
+# Inputs: OUT (the .c file), SYMBOL (array name), FILES (|-separated .sql paths: a ';' would
+# split the command line).
 set(body "/* Generated at build time from src/store/migrations: do not edit. */\n")
 string(APPEND body "#include \"store/migrations.h\"\n")
 set(entries "")
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)
   file(READ ${f} hex HEX)
