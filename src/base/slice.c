@@ -72,18 +72,22 @@ bool buf_append(struct buf *b, const void *p, size_t n)
 
 bool buf_printf(struct buf *b, const char *fmt, ...)
 {
+    /* Format straight into the free space; only when it does not fit, grow and again. */
+    if (!buf_reserve(b, 64)) return false;
     va_list ap;
     va_start(ap, fmt);
-    va_list ap2;
-    va_copy(ap2, ap);
-    int need = vsnprintf(NULL, 0, fmt, ap);
+    size_t room = b->cap - b->n;
+    int need = vsnprintf(b->p + b->n, room, fmt, ap);
     va_end(ap);
-    if (need < 0 || !buf_reserve(b, (size_t)need)) {
-        va_end(ap2);
-        return false;
+    if (need < 0) return false;
+    if ((size_t)need < room) {
+        b->n += (size_t)need;
+        return true;
     }
-    vsnprintf(b->p + b->n, (size_t)need + 1, fmt, ap2);
-    va_end(ap2);
+    if (!buf_reserve(b, (size_t)need)) return false;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t)need + 1, fmt, ap);
+    va_end(ap);
     b->n += (size_t)need;
     return true;
 }
