@@ -6,7 +6,12 @@
  * embeddings response, milliseconds on an io thread). */
 #include "protocol/openai_chat.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/json_scan.h"
 
 /* Nesting limit of the scan, the top-level object included (as json_scan's). */
 #define SCAN_MAX_DEPTH 128
@@ -125,39 +130,46 @@ void openai_usage_init(struct openai_usage *u)
 
 /* A count: a non-negative integer (an integral real such as 12.0 is accepted, as some
  * relays emit them), else -1. */
-static long long count_of(json_t *obj, const char *key)
+static long long count_of(const struct json_scan *obj, const char *key)
 {
-    json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
-        return x >= 0 ? (long long)x : -1;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
+    const struct json_member *m = json_scan_get(obj, key);
+    if (!m || m->type != JSON_T_NUMBER || m->value.n >= 64) return -1;
+    char num[64];
+    memcpy(num, m->value.p, m->value.n);
+    num[m->value.n] = '\0';
+    if (num[0] == '-') return -1;
+    if (strpbrk(num, ".eE")) {
+        double d = strtod(num, NULL);
         if (d >= 0 && d <= 9007199254740992.0 && (double)(long long)d == d) return (long long)d;
+        return -1;
     }
-    return -1;
+    errno = 0;
+    long long x = strtoll(num, NULL, 10);
+    return errno ? -1 : x;
 }
 
-/* Decodes a raw `usage` value. Returns true when it is a JSON object. */
+/* Decodes a raw `usage` value without a DOM (json_scan over the small object). Returns
+ * true when it is a valid JSON object without duplicate keys. */
 static bool decode_usage(struct slice value, struct openai_usage *u)
 {
     if (value.n == 0 || value.p[0] != '{') return false;
-    json_error_t err;
-    json_t *root = json_loadb(value.p, value.n, JSON_REJECT_DUPLICATES, &err);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return false;
+    pool_t *pool = pool_create();
+    if (!pool) return false;
+    struct json_scan obj, details;
+    bool ok = json_scan_object(pool, value, &obj) == 0;
+    if (ok) {
+        u->prompt_tokens = count_of(&obj, "prompt_tokens");
+        u->completion_tokens = count_of(&obj, "completion_tokens");
+        u->total_tokens = count_of(&obj, "total_tokens");
+        const struct json_member *d = json_scan_get(&obj, "prompt_tokens_details");
+        if (d && d->type == JSON_T_OBJECT && json_scan_object(pool, d->value, &details) == 0)
+            u->cached_tokens = count_of(&details, "cached_tokens");
+        d = json_scan_get(&obj, "completion_tokens_details");
+        if (d && d->type == JSON_T_OBJECT && json_scan_object(pool, d->value, &details) == 0)
+            u->reasoning_tokens = count_of(&details, "reasoning_tokens");
     }
-    u->prompt_tokens = count_of(root, "prompt_tokens");
-    u->completion_tokens = count_of(root, "completion_tokens");
-    u->total_tokens = count_of(root, "total_tokens");
-    json_t *details = json_object_get(root, "prompt_tokens_details");
-    if (json_is_object(details)) u->cached_tokens = count_of(details, "cached_tokens");
-    details = json_object_get(root, "completion_tokens_details");
-    if (json_is_object(details)) u->reasoning_tokens = count_of(details, "reasoning_tokens");
-    json_decref(root);
-    return true;
+    pool_destroy(pool);
+    return ok;
 }
 
 /* Decodes a raw string value into the pool. Returns false only when out of memory. */
@@ -165,19 +177,10 @@ static bool decode_string(struct slice value, pool_t *pool, struct slice *out)
 {
     *out = SLICE_NULL;
     if (value.n == 0 || value.p[0] != '"') return true;
-    json_error_t err;
-    json_t *v = json_loadb(value.p, value.n, JSON_DECODE_ANY, &err);
-    bool ok = true;
-    if (json_is_string(v)) {
-        size_t n = json_string_length(v);
-        char *copy = pool_strndup(pool, json_string_value(v), n);
-        if (copy)
-            *out = (struct slice){copy, n};
-        else
-            ok = false;
-    }
-    json_decref(v);
-    return ok;
+    size_t n = 0;
+    char *s = json_string_unescape(pool, value, &n);
+    if (s) *out = (struct slice){s, n};
+    return true;
 }
 
 int openai_chat_response_info(struct slice body, pool_t *pool, struct openai_usage *usage,
