@@ -532,15 +532,16 @@ static void images(struct fr_call *call)
 }
 
 static const struct fr_route routes[] = {
-    {"GET", "/v1/models", models, false},
-    {"POST", "/v1/chat/completions", chat, true},
-    {"POST", "/v1/completions", completions, true},
-    {"POST", "/v1/embeddings", embeddings, true},
-    {"POST", "/v1/images/generations", images, true},
+    {"GET", "/v1/models", models, false, 0},
+    {"POST", "/v1/chat/completions", chat, true, FR_FORMAT_CHAT},
+    {"POST", "/v1/completions", completions, true, FR_FORMAT_CHAT},
+    {"POST", "/v1/embeddings", embeddings, true, FR_FORMAT_CHAT},
+    {"POST", "/v1/images/generations", images, true, FR_FORMAT_CHAT},
 };
 
 const struct fr_surface fr_openai_surface = {
     .name = "openai",
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
+    .shape = FR_SHAPE_OPENAI,
 };
