@@ -147,14 +147,27 @@ static void send_json(struct fr_call *call, json_t *j)
 
 static void models(struct fr_call *call)
 {
+    /* A Claude client (anthropic-version header) gets the Anthropic list shape. */
+    bool claude = http_request_header(call->req, "anthropic-version").p != NULL;
     json_t *data = json_array();
+    const char *first = NULL, *last = NULL;
     for (size_t i = 0; i < call->cfg->n_models; i++) {
-        if (strcmp(call->cfg->models[i], "*") == 0) continue;
-        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", call->cfg->models[i],
-                                              "object", "model", "created", (json_int_t)1700000000,
-                                              "owned_by", call->cfg->name));
+        const char *id = call->cfg->models[i];
+        if (strcmp(id, "*") == 0) continue;
+        if (!first) first = id;
+        last = id;
+        json_array_append_new(
+            data, claude ? json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
+                                     "display_name", id, "created_at", "2025-01-01T00:00:00Z")
+                         : json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created",
+                                     (json_int_t)1700000000, "owned_by", call->cfg->name));
     }
-    send_json(call, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    if (claude)
+        send_json(call, json_pack("{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0, "first_id",
+                                  first ? json_string(first) : json_null(), "last_id",
+                                  last ? json_string(last) : json_null()));
+    else
+        send_json(call, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 /* ---- POST /v1/chat/completions ---- */

@@ -156,8 +156,10 @@ static void on_request(http_request_t *req, void *ud)
         else
             snprintf(msg, sizeof msg, "Invalid URL (%.*s %.*s)", (int)req->method.n, req->method.p,
                      (int)(req->path.n > 180 ? 180 : req->path.n), req->path.p);
-        fr_respond_error_shaped(req, cfg, shape, path_known ? 405 : 404, "invalid_request_error",
-                                NULL, msg);
+        /* Claude: the type follows the status (not_found_error) */
+        fr_respond_error_shaped(req, cfg, shape, path_known ? 405 : 404,
+                                shape == FR_SHAPE_CLAUDE ? NULL : "invalid_request_error", NULL,
+                                msg);
         return;
     }
     if (cfg->key && !authorized(req, cfg->key)) {
