@@ -795,6 +795,19 @@ describe('fakerelay formats (raw)', () => {
     assert.match((await r.json()).error.message, /must be a response to a preceeding message with 'tool_calls'/);
   });
 
+  test('chat: stream-error ends with an error chunk and no [DONE]; 529 is OpenAI-shaped', async () => {
+    const s = await post(fr.base, '/v1/chat/completions', { ...chatBodyPlain(), stream: true }, { 'x-fake-fault': 'stream-error', 'x-fake-cut-after': '2' });
+    assert.equal(s.status, 200);
+    const data = sseData(await s.text());
+    assert.equal(data.length, 1 + 2 + 1);
+    assert.ok(!data.includes('[DONE]'));
+    assert.equal(JSON.parse(data.at(-1)).error.type, 'server_error');
+    const r = await post(fr.base, '/v1/chat/completions', chatBodyPlain(), { 'x-fake-fault': '529' });
+    assert.equal(r.status, 529);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.equal((await r.json()).error.code, 'server_is_overloaded');
+  });
+
   test('chat-only default: /v1/messages is a Claude-shaped 404, /v1/responses an OpenAI 404; FAKERELAY_FORMATS works', async () => {
     const plain = await startFakerelay(['--key', KEY]);
     try {
