@@ -542,13 +542,299 @@ describe('fakerelay options', () => {
   });
 
   test('bad options are refused with a message', async () => {
-    for (const args of [['--workers', '0'], ['--fault', 'meteor'], ['--port', 'x'], ['extra']]) {
+    for (const args of [['--workers', '0'], ['--fault', 'meteor'], ['--port', 'x'], ['extra'], ['--formats', 'chat,grpc'], ['--formats', '']]) {
       const p = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
       let err = '';
       p.stderr.on('data', (d) => (err += d));
       const code = await new Promise((resolve) => p.on('exit', resolve));
       assert.equal(code, 2, `${args.join(' ')}: ${err}`);
       assert.match(err, /fakerelay/);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The Claude Messages and Responses surfaces, raw (the SDK view is in
+// fakerelay-formats.test.mjs).
+
+/** Parses named-event SSE text into [{event, data}] with data parsed. */
+function sseEvents(text) {
+  return text
+    .split('\n\n')
+    .filter((f) => f.length)
+    .map((f) => {
+      const m = /^(?:event: (.*)\n)?data: (.*)$/s.exec(f);
+      assert.ok(m, `frame: ${JSON.stringify(f)}`);
+      return { event: m[1], data: m[2] };
+    });
+}
+
+const claudeHeaders = { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
+const claude = (base, body, headers = {}) =>
+  fetch(base + '/v1/messages', { method: 'POST', headers: { ...claudeHeaders, ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const msgBody = (extra = {}) => ({ model: 'claude-sonnet-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], ...extra });
+const WEATHER = { name: 'get_weather', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } };
+
+describe('fakerelay formats (raw)', () => {
+  let fr;
+  before(async () => {
+    fr = await startFakerelay(['--key', KEY, '--name', 'fx', '--models', 'claude-sonnet-4-5,gpt-5,gpt-4o', '--formats', 'messages, responses,chat']);
+  });
+  after(async () => {
+    await fr.stop();
+  });
+
+  async function claude400(body, re, headers = {}) {
+    const r = await claude(fr.base, body, headers);
+    const j = await r.json();
+    assert.equal(r.status, 400, JSON.stringify(j));
+    assert.equal(j.type, 'error');
+    assert.equal(j.error.type, 'invalid_request_error');
+    assert.match(j.error.message, re);
+  }
+
+  test('messages: validation 400s with the real API wording', async () => {
+    await claude400(msgBody({ max_tokens: undefined }), /^max_tokens: Field required$/);
+    await claude400(msgBody({ messages: [] }), /at least one message/);
+    await claude400(msgBody({ stream_options: { include_usage: true } }), /^stream_options: Extra inputs are not permitted$/);
+    await claude400(msgBody({ temperature: 0.5, top_p: 0.9 }), /`temperature` and `top_p` cannot both be specified/);
+    await claude400(msgBody({ temperature: 0.5 }), /Extra inputs are not permitted/, { 'anthropic-version': '2026-10-21' });
+    await claude400(msgBody({ messages: [{ role: 'assistant', content: 'x' }] }), /first message must use the "user" role/);
+    await claude400(
+      msgBody({ messages: [{ role: 'user', content: 'a' }, { role: 'user', content: 'b' }] }),
+      /roles must alternate between "user" and "assistant", but found multiple "user" roles in a row/,
+    );
+    await claude400(msgBody({ messages: [{ role: 'user', content: [{ type: 'text', text: '' }] }] }), /text content blocks must be non-empty/);
+    await claude400(msgBody({ messages: [{ role: 'user', content: [{ type: 'text', text: '  ' }] }] }), /must contain non-whitespace text/);
+    await claude400(msgBody({ messages: [{ role: 'user', content: [] }] }), /^messages\.0: all messages must have non-empty content/);
+    await claude400(msgBody({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), /Input tag 'image_url'/);
+    await claude400(
+      msgBody({ messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_x', content: 'r' }] }] }),
+      /^messages\.0\.content\.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_x\./,
+    );
+    await claude400(
+      msgBody({
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 'call.1', name: 'f', input: {} }] },
+        ],
+      }),
+      /tool_use\.id: String should match pattern/,
+    );
+    await claude400(
+      msgBody({
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'f', input: '{}' }] },
+        ],
+      }),
+      /tool_use\.input: Input should be a valid dictionary/,
+    );
+    await claude400(
+      msgBody({
+        messages: [
+          { role: 'user', content: 'a' },
+          { role: 'assistant', content: [{ type: 'thinking', thinking: 'x', signature: 'gw1:openai:rs_1:abc' }] },
+        ],
+      }),
+      /Invalid `signature` in `thinking` block/,
+    );
+    await claude400(msgBody({ thinking: { type: 'enabled', budget_tokens: 500 } }), /budget_tokens: Input should be greater than or equal to 1024/);
+    await claude400(msgBody({ stop_sequences: [' '] }), /each stop sequence must contain non-whitespace/);
+    await claude400(msgBody({ tools: [{ name: 'bad name', input_schema: { type: 'object' } }] }), /custom\.name: String should match pattern/);
+    await claude400(msgBody({ tools: [{ type: 'function', function: { name: 'f' } }] }), /tools\.0\.function\.name: Field required/);
+    const big = 'A'.repeat(7 * 1024 * 1024);
+    await claude400(
+      msgBody({ messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: big } }] }] }),
+      /image exceeds 5 MB maximum/,
+    );
+    await claude400(msgBody(), /anthropic-version: header is required/, { 'anthropic-version': '' });
+    const r = await claude(fr.base, msgBody({ model: 'nope-model' }));
+    assert.equal(r.status, 404);
+    assert.equal((await r.json()).error.type, 'not_found_error');
+  });
+
+  test('messages: stop_sequences and max_tokens end the answer with their stop reasons', async () => {
+    let j = await (await claude(fr.base, msgBody({ stop_sequences: ['from'] }))).json();
+    assert.equal(j.content[0].text, 'Hello ');
+    assert.equal(j.stop_reason, 'stop_sequence');
+    assert.equal(j.stop_sequence, 'from');
+    j = await (await claude(fr.base, msgBody({ max_tokens: 2 }))).json();
+    assert.equal(j.content[0].text, 'Hello fr');
+    assert.equal(j.stop_reason, 'max_tokens');
+    j = await (await claude(fr.base, msgBody({ tools: [WEATHER], tool_choice: { type: 'tool', name: 'get_weather' } }))).json();
+    assert.equal(j.stop_reason, 'tool_use');
+    assert.deepEqual(j.content[1].input, { city: 'Paris' });
+    assert.deepEqual(j.content[1].caller, { type: 'direct' });
+    j = await (await claude(fr.base, msgBody({ tools: [WEATHER], messages: [{ role: 'user', content: 'please use tool' }], tool_choice: { type: 'none' } }))).json();
+    assert.equal(j.stop_reason, 'end_turn');
+  });
+
+  test('messages stream: the exact event sequence with a tool call, split arguments', async () => {
+    const r = await claude(fr.base, msgBody({ stream: true, tools: [WEATHER], messages: [{ role: 'user', content: 'use tool get_weather' }] }), { 'x-fake-chunks': '1' });
+    assert.equal(r.status, 200);
+    const ev = sseEvents(await r.text());
+    assert.deepEqual(
+      ev.map((e) => e.event),
+      [
+        'message_start',
+        'content_block_start',
+        'ping',
+        'content_block_delta',
+        'content_block_stop',
+        'content_block_start',
+        'content_block_delta',
+        'content_block_delta',
+        'content_block_delta',
+        'content_block_delta',
+        'content_block_stop',
+        'message_delta',
+        'message_stop',
+      ],
+    );
+    const d = ev.map((e) => JSON.parse(e.data));
+    assert.equal(d[0].message.usage.output_tokens, 1);
+    assert.deepEqual(d[5].content_block, { type: 'tool_use', id: d[5].content_block.id, name: 'get_weather', input: {}, caller: { type: 'direct' } });
+    assert.equal(d[6].delta.partial_json, '', 'the first fragment is empty, as the API sends it');
+    assert.equal(d.slice(6, 10).map((x) => x.delta.partial_json).join(''), '{"city":"Paris"}');
+    assert.ok(d.slice(7, 10).every((x) => x.delta.partial_json.length > 0));
+    assert.equal(d[11].delta.stop_reason, 'tool_use');
+    assert.equal(d[11].delta.stop_details, null);
+    assert.ok(d[11].usage.output_tokens > 1);
+  });
+
+  test('messages stream faults: cut closes after N deltas, stream-error sends event: error', async () => {
+    const r = await claude(fr.base, msgBody({ stream: true }), { 'x-fake-fault': 'cut', 'x-fake-cut-after': '1', 'x-fake-chunks': '3' });
+    let text = '';
+    const reader = r.body.getReader();
+    await assert.rejects(async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+    });
+    assert.deepEqual(
+      sseEvents(text).map((e) => e.event),
+      ['message_start', 'content_block_start', 'ping', 'content_block_delta'],
+    );
+    const e = await claude(fr.base, msgBody({ stream: true }), { 'x-fake-fault': 'stream-error', 'x-fake-cut-after': '1' });
+    const ev = sseEvents(await e.text());
+    assert.equal(ev.at(-1).event, 'error');
+    assert.deepEqual(JSON.parse(ev.at(-1).data), { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } });
+    assert.ok(!ev.some((x) => x.event === 'message_stop'));
+    const f = await claude(fr.base, msgBody(), { 'x-fake-fault': '500' });
+    assert.equal(f.status, 500);
+    assert.deepEqual((await f.json()).error, { type: 'api_error', message: 'Internal server error' });
+  });
+
+  test('responses: raw event sequence with sequence numbers; /responses alias; stream-error', async () => {
+    const body = { model: 'gpt-5', input: 'hey', stream: true };
+    const r = await post(fr.base, '/responses', body, { 'x-fake-chunks': '2' });
+    const ev = sseEvents(await r.text());
+    assert.deepEqual(
+      ev.map((e) => e.event),
+      [
+        'response.created',
+        'response.in_progress',
+        'response.output_item.added',
+        'response.content_part.added',
+        'response.output_text.delta',
+        'response.output_text.delta',
+        'response.output_text.done',
+        'response.content_part.done',
+        'response.output_item.done',
+        'response.completed',
+      ],
+    );
+    ev.forEach((e, i) => {
+      const d = JSON.parse(e.data);
+      assert.equal(d.type, e.event);
+      assert.equal(d.sequence_number, i);
+    });
+    const done = JSON.parse(ev.at(-1).data).response;
+    assert.equal(done.status, 'completed');
+    assert.equal(done.output[0].content[0].text, 'Hello from fx: hey');
+    assert.ok(!ev.some((e) => e.data === '[DONE]'));
+    const s = await post(fr.base, '/v1/responses', body, { 'x-fake-fault': 'stream-error', 'x-fake-cut-after': '1' });
+    const se = sseEvents(await s.text());
+    assert.deepEqual(se.slice(-2).map((e) => e.event), ['error', 'response.failed']);
+    assert.deepEqual(se.map((e) => JSON.parse(e.data).sequence_number), se.map((_, i) => i));
+    const inc = await (await post(fr.base, '/v1/responses', { model: 'gpt-5', input: 'a long enough question to be cut', max_output_tokens: 16 })).json();
+    assert.equal(inc.status, 'completed', '16 tokens = 64 characters fit');
+  });
+
+  test('chat: tool_calls on "use tool", streamed in fragments; tool message pairing checked', async () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: WEATHER.input_schema } }];
+    const body = { model: 'gpt-4o', tools, messages: [{ role: 'user', content: 'use tool please' }] };
+    const j = await (await post(fr.base, '/v1/chat/completions', body)).json();
+    assert.equal(j.choices[0].finish_reason, 'tool_calls');
+    const tc = j.choices[0].message.tool_calls;
+    assert.equal(tc.length, 1);
+    assert.equal(tc[0].function.arguments, '{"city":"Paris"}');
+    const s = await post(fr.base, '/v1/chat/completions', { ...body, stream: true });
+    const chunks = sseData(await s.text()).filter((d) => d !== '[DONE]').map((d) => JSON.parse(d));
+    const frags = chunks.flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
+    assert.equal(frags[0].index, 0);
+    assert.equal(frags[0].function.name, 'get_weather');
+    assert.equal(frags.map((f) => f.function.arguments).join(''), '{"city":"Paris"}');
+    assert.ok(frags.length >= 4);
+    const next = await (
+      await post(fr.base, '/v1/chat/completions', {
+        ...body,
+        messages: [...body.messages, j.choices[0].message, { role: 'tool', tool_call_id: tc[0].id, content: 'rainy' }],
+      })
+    ).json();
+    assert.equal(next.choices[0].finish_reason, 'stop');
+    assert.equal(next.choices[0].message.content, 'Hello from fx: rainy');
+    let r = await post(fr.base, '/v1/chat/completions', { ...body, messages: [...body.messages, j.choices[0].message] });
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /must be followed by tool messages/);
+    r = await post(fr.base, '/v1/chat/completions', { ...body, messages: [...body.messages, { role: 'tool', tool_call_id: 'ghost', content: 'x' }] });
+    assert.equal(r.status, 400);
+    assert.match((await r.json()).error.message, /must be a response to a preceeding message with 'tool_calls'/);
+  });
+
+  test('chat: stream-error ends with an error chunk and no [DONE]; 529 is OpenAI-shaped', async () => {
+    const s = await post(fr.base, '/v1/chat/completions', { ...chatBodyPlain(), stream: true }, { 'x-fake-fault': 'stream-error', 'x-fake-cut-after': '2' });
+    assert.equal(s.status, 200);
+    const data = sseData(await s.text());
+    assert.equal(data.length, 1 + 2 + 1);
+    assert.ok(!data.includes('[DONE]'));
+    assert.equal(JSON.parse(data.at(-1)).error.type, 'server_error');
+    const r = await post(fr.base, '/v1/chat/completions', chatBodyPlain(), { 'x-fake-fault': '529' });
+    assert.equal(r.status, 529);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.equal((await r.json()).error.code, 'server_is_overloaded');
+  });
+
+  test('chat-only default: /v1/messages is a Claude-shaped 404, /v1/responses an OpenAI 404; FAKERELAY_FORMATS works', async () => {
+    const plain = await startFakerelay(['--key', KEY]);
+    try {
+      let r = await claude(plain.base, msgBody());
+      assert.equal(r.status, 404);
+      assert.deepEqual(await r.json(), { type: 'error', error: { type: 'not_found_error', message: 'Not Found' }, request_id: null });
+      r = await post(plain.base, '/v1/responses', { model: 'gpt-5', input: 'x' });
+      assert.equal(r.status, 404);
+      assert.match((await r.json()).error.message, /Invalid URL \(POST \/v1\/responses\)/);
+    } finally {
+      await plain.stop();
+    }
+    process.env.FAKERELAY_FORMATS = 'responses';
+    const env = await startFakerelay(['--key', KEY, '--models', '*']);
+    delete process.env.FAKERELAY_FORMATS;
+    try {
+      let r = await post(env.base, '/v1/responses', { model: 'gpt-5', input: 'x' });
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+      r = await post(env.base, '/v1/chat/completions', chatBodyPlain());
+      assert.equal(r.status, 404);
+      await r.arrayBuffer();
+      r = await fetch(env.base + '/v1/models', { headers: auth });
+      assert.equal(r.status, 200, 'the model list is always served');
+      await r.arrayBuffer();
+    } finally {
+      await env.stop();
     }
   });
 });

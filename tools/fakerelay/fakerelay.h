@@ -24,6 +24,16 @@
 
 /* ---- configuration (read-only once the workers run) ---- */
 
+/* The API formats a relay can speak (same bit values as PLATFORM_FORMAT_*): which
+ * surfaces this instance serves (--formats). */
+#define FR_FORMAT_CHAT      1u /* /v1/chat/completions, /v1/completions, embeddings, images */
+#define FR_FORMAT_MESSAGES  2u /* Claude /v1/messages */
+#define FR_FORMAT_RESPONSES 4u /* OpenAI /v1/responses */
+
+/* Parses "chat,messages,responses" into FR_FORMAT_* bits; false when a name is unknown
+ * or the list is empty. */
+bool fr_formats_parse(const char *list, unsigned *out);
+
 struct fr_config {
     const char *host; /* listen address (default 127.0.0.1) */
     int port;         /* 0 = pick a free port */
@@ -39,6 +49,7 @@ struct fr_config {
     unsigned cut_after;      /* content chunks sent before a `cut` (default 1) */
     unsigned embedding_dim;  /* embedding vector size (default 8) */
     bool verbose;            /* one diagnostic line per request on stderr */
+    unsigned formats;        /* FR_FORMAT_* surfaces served (default chat) */
 };
 
 /* Parses argv and the FAKERELAY_* environment into `cfg` (options win over the
@@ -113,6 +124,14 @@ enum fr_fault {
     FR_FAULT_SLOW_FIRST_BYTE,
     FR_FAULT_CUT,
     FR_FAULT_BAD_JSON,
+    FR_FAULT_529,          /* overloaded (Claude's 529 overloaded_error) */
+    FR_FAULT_STREAM_ERROR, /* stream: an error event in the surface's shape mid-stream */
+};
+
+/* The error body shape of a surface. */
+enum fr_shape {
+    FR_SHAPE_OPENAI = 0, /* {"error":{"message","type","param","code"}} */
+    FR_SHAPE_CLAUDE,     /* {"type":"error","error":{"type","message"},"request_id"} */
 };
 
 struct fr_async;
@@ -131,6 +150,7 @@ struct fr_call {
     unsigned delay_ms;       /* x-fake-delay-ms or --delay-ms */
     unsigned cut_after;      /* x-fake-cut-after or --cut-after */
     uint64_t seq;            /* process-wide request number, for ids */
+    enum fr_shape shape;     /* error shape of the surface answering */
     struct fr_async *async;  /* timer and abort state once the answer is asynchronous */
 };
 
@@ -144,6 +164,14 @@ struct fr_reply {
     size_t n_frames;
     size_t first_content; /* frames[first_content, first_content + n_content) carry */
     size_t n_content;     /* content: paced by chunk_delay_ms, counted by cut_after */
+    /* Named SSE events: events[i] is written as "event: <name>" before frame i (NULL
+     * array or entry = a data-only frame). */
+    const char **events;
+    /* The stream-error fault: frames sent after the cut point instead of the rest (then
+     * the stream ends normally). NULL = an OpenAI-shaped `data: {"error":…}` frame. */
+    struct slice *tail;
+    const char **tail_events;
+    size_t n_tail;
 };
 
 typedef void (*fr_handler_fn)(struct fr_call *call);
@@ -152,7 +180,8 @@ struct fr_route {
     const char *method; /* "GET", "POST" */
     const char *path;   /* exact path */
     fr_handler_fn fn;
-    bool json_body; /* the body is parsed as a JSON object before fn runs */
+    bool json_body;   /* the body is parsed as a JSON object before fn runs */
+    unsigned formats; /* FR_FORMAT_* that enable it (any of them); 0 = always served */
 };
 
 /* One emulated surface: a table of routes. */
@@ -160,9 +189,12 @@ struct fr_surface {
     const char *name;
     const struct fr_route *routes;
     size_t n_routes;
+    enum fr_shape shape; /* error shape of its answers (404, 401, faults, …) */
 };
 
 extern const struct fr_surface fr_openai_surface;
+extern const struct fr_surface fr_claude_surface;
+extern const struct fr_surface fr_responses_surface;
 
 /* The /_fake/ control routes (not counted, no key). */
 void fr_control_dispatch(struct fr_worker *w, http_request_t *req);
@@ -180,6 +212,13 @@ void fr_reply_error(struct fr_call *call, int status, const char *type, const ch
 /* Same without a call (before one exists). */
 void fr_respond_error(http_request_t *req, const struct fr_config *cfg, int status,
                       const char *type, const char *code, const char *message);
+/* Same in a given shape: for FR_SHAPE_CLAUDE `type` is kept when it is a Claude error
+ * type, else derived from the status; `code` is ignored. */
+void fr_respond_error_shaped(http_request_t *req, const struct fr_config *cfg, enum fr_shape shape,
+                             int status, const char *type, const char *code, const char *message);
+/* The Claude error type of an HTTP status (400 invalid_request_error, 401
+ * authentication_error, …, 529 overloaded_error). */
+const char *fr_claude_error_type(int status);
 /* Runs `fn(call)` after `ms` milliseconds (uv timer); finishes the request if the client
  * leaves first. */
 void fr_reply_later(struct fr_call *call, unsigned ms, fr_handler_fn fn);
@@ -217,6 +256,50 @@ void fr_content_text(json_t *content, struct buf *b);
 /* Standard base64 (with padding) of p[0..n), NUL-terminated, in the pool; NULL when out
  * of memory. */
 char *fr_base64(pool_t *pool, const unsigned char *p, size_t n);
+
+/* ---- pieces shared by the surfaces' answers (gen.c) ---- */
+
+#define FR_ECHO_CHARS     64
+#define FR_MAX_TOOL_CALLS 8
+
+/* "Hello from <name>: <echo>" in the pool; `echo` is cut at FR_ECHO_CHARS characters. */
+struct slice fr_hello(struct fr_call *call, struct slice echo);
+/* Part i of n of `text` (`cps` code points), split evenly on character boundaries. */
+struct slice fr_split(struct slice text, size_t cps, size_t i, size_t n);
+/* A stream reply (status 200, SSE) with room for `cap` frames and their event names, in
+ * the pool; NULL when out of memory. */
+struct fr_reply *fr_stream_new(struct fr_call *call, size_t cap);
+/* Appends a frame: `j` serialized (reference stolen) under event `name` (NULL = none).
+ * Frames beyond the capacity are dropped (a bug in the caller's count). */
+void fr_stream_add(struct fr_call *call, struct fr_reply *r, const char *name, json_t *j);
+/* Sends `j` (stolen) as a 200 JSON answer through fr_reply_send (faults apply). */
+void fr_send_json(struct fr_call *call, json_t *j);
+/* The model is accepted: listed, "*" listed, or a fault-… model. */
+bool fr_model_known(const struct fr_config *cfg, const char *model);
+
+/* A tool the request offers: its name and JSON schema (borrowed from the body). */
+struct fr_tool {
+    const char *name;
+    json_t *schema;
+};
+/* Which tools the answer calls, as indexes into `tools` (at most FR_MAX_TOOL_CALLS).
+ * Nothing when there are no tools, `none` is set (tool_choice none) or the last user turn
+ * carries tool results. Else, in order: header `x-fake-tool: a,b` (those names); `forced`
+ * (tool_choice naming a tool); text containing "use tools" (every tool, or the first
+ * when `!parallel`); text containing "use tool" (the tool named right after it, else the
+ * first); `any` (tool_choice any/required: the first). Returns the count. */
+size_t fr_tool_plan(struct fr_call *call, const struct fr_tool *tools, size_t n_tools,
+                    struct slice text, bool after_results, const char *forced, bool any, bool none,
+                    bool parallel, size_t *out);
+/* Arguments of a call of a tool with `schema`: the first required property set to a
+ * value of its type ("Paris" for strings, the first enum value when there is one), else
+ * {"city":"Paris"}. New reference. */
+json_t *fr_tool_input(json_t *schema);
+/* A deterministic opaque token standing for `text` (a thinking signature, encrypted
+ * reasoning): base64 of "<kind>:" + 16 hex digits of a hash of `text`, in the pool. */
+char *fr_seal(pool_t *pool, const char *kind, struct slice text);
+/* True when `tok` is a seal of `kind` (and, when `text` is non-NULL, of that text). */
+bool fr_seal_ok(const char *tok, size_t n, const char *kind, const struct slice *text);
 
 /* The 1×1 PNG answered by images and GET /_fake/image.png. */
 extern const unsigned char fr_png[];

@@ -33,7 +33,10 @@ static void usage(FILE *f)
         "  --embedding-dim N      embedding size (default 8)                  "
         "FAKERELAY_EMBEDDING_DIM\n"
         "  --verbose              one line per request on stderr              FAKERELAY_VERBOSE\n"
-        "Faults: 500 429 reset silence slow-first-byte cut bad-json (see README.md).\n"
+        "  --formats a,b          surfaces served: chat, messages, responses  FAKERELAY_FORMATS\n"
+        "                         (default chat)\n"
+        "Faults: 500 429 529 reset silence slow-first-byte cut bad-json stream-error\n"
+        "(see README.md).\n"
         "The first line on stdout is \"listening HOST:PORT\".\n",
         f);
 }
@@ -97,8 +100,38 @@ enum {
     OPT_CUT_AFTER,
     OPT_EMB_DIM,
     OPT_VERBOSE,
+    OPT_FORMATS,
     OPT_HELP,
 };
+
+bool fr_formats_parse(const char *list, unsigned *out)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {
+        {"chat", FR_FORMAT_CHAT},
+        {"messages", FR_FORMAT_MESSAGES},
+        {"responses", FR_FORMAT_RESPONSES},
+    };
+    unsigned bits = 0;
+    const char *p = list;
+    for (;;) {
+        const char *e = strchr(p, ',');
+        struct slice item = slice_trim((struct slice){p, e ? (size_t)(e - p) : strlen(p)});
+        if (item.n) {
+            size_t i = 0;
+            while (i < sizeof names / sizeof names[0] && !slice_eq_str(item, names[i].name)) i++;
+            if (i == sizeof names / sizeof names[0]) return false;
+            bits |= names[i].bit;
+        }
+        if (!e) break;
+        p = e + 1;
+    }
+    if (!bits) return false;
+    *out = bits;
+    return true;
+}
 
 /* Applies one option value; the environment and argv both go through here. */
 static bool apply(struct fr_config *cfg, int opt, const char *optname, const char *val,
@@ -164,6 +197,13 @@ static bool apply(struct fr_config *cfg, int opt, const char *optname, const cha
     case OPT_VERBOSE:
         cfg->verbose = !(val && strcmp(val, "0") == 0);
         return true;
+    case OPT_FORMATS:
+        if (!fr_formats_parse(val, &cfg->formats)) {
+            fprintf(stderr, "fakerelay: %s wants a list of chat, messages, responses, got \"%s\"\n",
+                    optname, val);
+            return false;
+        }
+        return true;
     }
     return false;
 }
@@ -182,6 +222,7 @@ static const struct option long_opts[] = {
     {"cut-after", required_argument, NULL, OPT_CUT_AFTER},
     {"embedding-dim", required_argument, NULL, OPT_EMB_DIM},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"formats", required_argument, NULL, OPT_FORMATS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -203,6 +244,7 @@ static const struct {
     {"FAKERELAY_CUT_AFTER", OPT_CUT_AFTER},
     {"FAKERELAY_EMBEDDING_DIM", OPT_EMB_DIM},
     {"FAKERELAY_VERBOSE", OPT_VERBOSE},
+    {"FAKERELAY_FORMATS", OPT_FORMATS},
 };
 
 int fr_config_parse(struct fr_config *cfg, int argc, char **argv)
@@ -217,6 +259,7 @@ int fr_config_parse(struct fr_config *cfg, int argc, char **argv)
         .delay_ms = 500,
         .cut_after = 1,
         .embedding_dim = 8,
+        .formats = FR_FORMAT_CHAT,
     };
     const char *models = DEFAULT_MODELS;
     for (size_t i = 0; i < sizeof env_opts / sizeof env_opts[0]; i++) {

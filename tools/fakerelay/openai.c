@@ -2,7 +2,9 @@
  *
  * Every answer is deterministic: chat and legacy completions say "Hello from <name>:
  * <echo of the last user message, cut at 64 characters>"; token counts are the number
- * of characters / 4 rounded up (at least 1); embeddings are a hash of the input turned
+ * of characters / 4 rounded up (at least 1); chat answers with tool_calls when the
+ * request offers tools and asks for them (gen.c, fr_tool_plan) and checks the
+ * tool_calls / tool message pairing; embeddings are a hash of the input turned
  * into a unit vector; images are one fixed 1×1 PNG. Streams are built here as a list of
  * SSE payloads and sent (paced, cut or damaged) by reply.c. */
 #include <inttypes.h>
@@ -147,17 +149,171 @@ static void send_json(struct fr_call *call, json_t *j)
 
 static void models(struct fr_call *call)
 {
+    /* A Claude client (anthropic-version header) gets the Anthropic list shape. */
+    bool claude = http_request_header(call->req, "anthropic-version").p != NULL;
     json_t *data = json_array();
+    const char *first = NULL, *last = NULL;
     for (size_t i = 0; i < call->cfg->n_models; i++) {
-        if (strcmp(call->cfg->models[i], "*") == 0) continue;
-        json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id", call->cfg->models[i],
-                                              "object", "model", "created", (json_int_t)1700000000,
-                                              "owned_by", call->cfg->name));
+        const char *id = call->cfg->models[i];
+        if (strcmp(id, "*") == 0) continue;
+        if (!first) first = id;
+        last = id;
+        json_array_append_new(
+            data, claude ? json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
+                                     "display_name", id, "created_at", "2025-01-01T00:00:00Z")
+                         : json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created",
+                                     (json_int_t)1700000000, "owned_by", call->cfg->name));
     }
-    send_json(call, json_pack("{s:s, s:o}", "object", "list", "data", data));
+    if (claude)
+        send_json(call, json_pack("{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0, "first_id",
+                                  first ? json_string(first) : json_null(), "last_id",
+                                  last ? json_string(last) : json_null()));
+    else
+        send_json(call, json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
 /* ---- POST /v1/chat/completions ---- */
+
+#define CHAT_MAX_TOOLS 128
+
+/* What a chat request says: its text, what to echo, its tools. */
+struct chat_req {
+    struct buf all;  /* every message text, for the token estimate */
+    struct buf echo; /* last user text, or the trailing tool results */
+    bool after_results;
+    struct fr_tool tools[CHAT_MAX_TOOLS];
+    size_t n_tools;
+    const char *forced;
+    bool any, none, parallel;
+};
+
+static void chat_req_free(void *p)
+{
+    struct chat_req *q = p;
+    buf_free(&q->all);
+    buf_free(&q->echo);
+}
+
+/* Reads the messages into `q`, checking the tool-call pairing the real API enforces.
+ * False after answering 400. */
+static bool chat_scan(struct fr_call *call, json_t *messages, struct chat_req *q)
+{
+    json_t *pending = json_object(); /* tool_call ids awaiting their tool message */
+    struct buf results = BUF_INIT;
+    bool ok = false, in_results = false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m)
+    {
+        if (!json_is_object(m)) {
+            fr_reply_error(call, 400, "invalid_request_error", NULL,
+                           "'messages.%zu' must be an object.", i);
+            goto out;
+        }
+        json_t *content = json_object_get(m, "content");
+        fr_content_text(content, &q->all);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        bool tool = role && strcmp(role, "tool") == 0;
+        if (tool) {
+            const char *id = json_string_value(json_object_get(m, "tool_call_id"));
+            if (!id || !json_object_get(pending, id)) {
+                fr_reply_error(call, 400, "invalid_request_error", NULL,
+                               "Invalid parameter: messages with role 'tool' must be a response "
+                               "to a preceeding message with 'tool_calls'.");
+                goto out;
+            }
+            json_object_del(pending, id);
+            if (!in_results) results.n = 0;
+            in_results = true;
+            fr_content_text(content, &results);
+            continue;
+        }
+        if (json_object_size(pending) > 0) {
+            struct buf ids = BUF_INIT;
+            const char *k;
+            json_t *v;
+            json_object_foreach(pending, k, v) buf_printf(&ids, "%s%s", ids.n ? ", " : "", k);
+            fr_reply_error(call, 400, "invalid_request_error", NULL,
+                           "An assistant message with 'tool_calls' must be followed by tool "
+                           "messages responding to each 'tool_call_id'. The following "
+                           "tool_call_ids did not have response messages: %.*s",
+                           (int)(ids.n > 400 ? 400 : ids.n), ids.p);
+            buf_free(&ids);
+            goto out;
+        }
+        in_results = false;
+        if (role && strcmp(role, "user") == 0) {
+            q->echo.n = 0;
+            fr_content_text(content, &q->echo);
+        }
+        json_t *calls = json_object_get(m, "tool_calls");
+        size_t c;
+        json_t *tc;
+        json_array_foreach(calls, c, tc)
+        {
+            const char *id = json_string_value(json_object_get(tc, "id"));
+            json_t *fn = json_object_get(tc, "function");
+            if (!id || !json_is_string(json_object_get(fn, "name"))) {
+                fr_reply_error(call, 400, "invalid_request_error", NULL,
+                               "Missing required parameter: 'messages[%zu].tool_calls[%zu].%s'.", i,
+                               c, id ? "function.name" : "id");
+                goto out;
+            }
+            json_object_set_new(pending, id, json_true());
+            json_t *args = json_object_get(fn, "arguments");
+            if (json_is_string(args))
+                buf_append(&q->all, json_string_value(args), json_string_length(args));
+        }
+    }
+    if (json_object_size(pending) > 0) {
+        fr_reply_error(call, 400, "invalid_request_error", NULL,
+                       "An assistant message with 'tool_calls' must be followed by tool messages "
+                       "responding to each 'tool_call_id'.");
+        goto out;
+    }
+    if (in_results) {
+        q->after_results = true;
+        q->echo.n = 0;
+        buf_append(&q->echo, results.p, results.n);
+    }
+    ok = true;
+out:
+    json_decref(pending);
+    buf_free(&results);
+    return ok;
+}
+
+/* Reads `tools` and `tool_choice`. False after answering 400. */
+static bool chat_tools(struct fr_call *call, struct chat_req *q)
+{
+    json_t *tools = json_object_get(call->body, "tools");
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        json_t *fn = json_object_get(t, "function");
+        const char *name = json_string_value(json_object_get(fn, "name"));
+        if (!name) {
+            fr_reply_error(call, 400, "invalid_request_error", NULL,
+                           "Missing required parameter: 'tools[%zu].function.name'.", i);
+            return false;
+        }
+        if (q->n_tools < CHAT_MAX_TOOLS)
+            q->tools[q->n_tools++] = (struct fr_tool){name, json_object_get(fn, "parameters")};
+        char *s = json_dumps(t, JSON_COMPACT);
+        if (s) buf_append_str(&q->all, s);
+        free(s);
+    }
+    json_t *tc = json_object_get(call->body, "tool_choice");
+    if (json_is_string(tc)) {
+        q->none = strcmp(json_string_value(tc), "none") == 0;
+        q->any = strcmp(json_string_value(tc), "required") == 0;
+    } else if (json_is_object(tc)) {
+        q->forced = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+    }
+    q->parallel = !json_is_false(json_object_get(call->body, "parallel_tool_calls"));
+    return true;
+}
 
 static void chat(struct fr_call *call)
 {
@@ -170,34 +326,40 @@ static void chat(struct fr_call *call)
     }
     unsigned max;
     if (!max_tokens(call, &max)) return;
-
-    struct buf all = BUF_INIT, last_user = BUF_INIT;
-    size_t i;
-    json_t *m;
-    json_array_foreach(messages, i, m)
-    {
-        if (!json_is_object(m)) {
-            buf_free(&all);
-            buf_free(&last_user);
-            fr_reply_error(call, 400, "invalid_request_error", NULL,
-                           "'messages.%zu' must be an object.", i);
-            return;
-        }
-        json_t *content = json_object_get(m, "content");
-        fr_content_text(content, &all);
-        json_t *role = json_object_get(m, "role");
-        if (json_is_string(role) && strcmp(json_string_value(role), "user") == 0) {
-            last_user.n = 0;
-            fr_content_text(content, &last_user);
-        }
+    pool_t *pool = call->req->pool;
+    struct chat_req *q = pool_calloc(pool, sizeof *q);
+    if (!q || pool_cleanup(pool, chat_req_free, q) != 0) {
+        fr_reply_error(call, 500, "server_error", NULL, "fakerelay: out of memory");
+        return;
     }
-    unsigned prompt_tokens = fr_tokens(fr_utf8_len(all.p, all.n));
-    struct slice text = hello(call, buf_slice(&last_user));
-    buf_free(&all);
-    buf_free(&last_user);
+    if (!chat_scan(call, messages, q) || !chat_tools(call, q)) return;
+
+    unsigned prompt_tokens = fr_tokens(fr_utf8_len(q->all.p, q->all.n));
+    struct slice text = hello(call, buf_slice(&q->echo));
     const char *finish = apply_max_tokens(&text, max);
     size_t cps = fr_utf8_len(text.p, text.n);
-    unsigned completion_tokens = fr_tokens(cps);
+
+    /* Tool calls (when the request offers tools and asks for them). */
+    size_t plan[FR_MAX_TOOL_CALLS];
+    size_t n_calls =
+        strcmp(finish, "stop") == 0
+            ? fr_tool_plan(call, q->tools, q->n_tools, buf_slice(&q->echo), q->after_results,
+                           q->forced, q->any, q->none, q->parallel, plan)
+            : 0;
+    const char *call_ids[FR_MAX_TOOL_CALLS];
+    struct slice call_args[FR_MAX_TOOL_CALLS];
+    size_t args_len = 0;
+    for (size_t c = 0; c < n_calls; c++) {
+        call_ids[c] = pool_printf(pool, "call_fr%" PRIu64 "_%zu", call->seq, c);
+        call_args[c] = fr_json_dump(call, fr_tool_input(q->tools[plan[c]].schema));
+        if (!call_ids[c]) {
+            fr_reply_error(call, 500, "server_error", NULL, "fakerelay: out of memory");
+            return;
+        }
+        args_len += call_args[c].n;
+    }
+    if (n_calls) finish = "tool_calls";
+    unsigned completion_tokens = fr_tokens(cps + args_len);
 
     char id[48];
     snprintf(id, sizeof id, "chatcmpl-fakerelay-%" PRIu64, call->seq);
@@ -207,6 +369,15 @@ static void chat(struct fr_call *call)
     if (!call->stream) {
         json_t *msg = json_pack("{s:s, s:s#, s:n}", "role", "assistant", "content", text.p, text.n,
                                 "refusal");
+        if (n_calls) {
+            json_t *tcs = json_array();
+            for (size_t c = 0; c < n_calls; c++)
+                json_array_append_new(tcs, json_pack("{s:s, s:s, s:{s:s, s:s#}}", "id", call_ids[c],
+                                                     "type", "function", "function", "name",
+                                                     q->tools[plan[c]].name, "arguments",
+                                                     call_args[c].p, call_args[c].n));
+            json_object_set_new(msg, "tool_calls", tcs);
+        }
         json_t *choice = json_pack("{s:i, s:o, s:n, s:s}", "index", (json_int_t)0, "message", msg,
                                    "logprobs", "finish_reason", finish);
         send_json(call, json_pack("{s:s, s:s, s:I, s:s, s:s, s:[o], s:o}", "id", id, "object",
@@ -217,33 +388,47 @@ static void chat(struct fr_call *call)
     }
 
     size_t n = call->chunks ? call->chunks : 1;
-    /* role, n contents, finish, [usage], [DONE] */
-    struct fr_reply *r = stream_reply(call, n + 4);
+    size_t pieces = n < 3 ? 3 : n;
+    /* role, n contents, per call 1 + pieces, finish, [usage], [DONE] */
+    struct fr_reply *r = stream_reply(call, n + 4 + n_calls * (pieces + 1));
     if (!r) {
         fr_reply_error(call, 500, "server_error", NULL, "fakerelay: out of memory");
         return;
     }
     size_t k = 0;
-    for (size_t c = 0; c < n + 2; c++) {
-        json_t *delta, *fin;
-        if (c == 0) {
-            delta = json_pack("{s:s, s:s, s:n}", "role", "assistant", "content", "", "refusal");
-            fin = json_null();
-        } else if (c <= n) {
-            struct slice p = part_of(text, cps, c - 1, n);
-            delta = json_pack("{s:s#}", "content", p.p, p.n);
-            fin = json_null();
-        } else {
-            delta = json_object();
-            fin = json_string(finish);
-        }
-        json_t *chunk = json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:o, s:n, s:o}]}", "id", id,
-                                  "object", "chat.completion.chunk", "created", created, "model",
-                                  call->model, "system_fingerprint", fp, "choices", "index",
-                                  (json_int_t)0, "delta", delta, "logprobs", "finish_reason", fin);
-        if (chunk && call->include_usage) json_object_set_new(chunk, "usage", json_null());
-        r->frames[k++] = fr_json_dump(call, chunk);
+    /* One chunk with `delta` and finish reason `fin` (both stolen). */
+#define CHUNK(delta, fin)                                                                          \
+    do {                                                                                           \
+        json_t *chunk_ =                                                                           \
+            json_pack("{s:s, s:s, s:I, s:s, s:s, s:[{s:i, s:o, s:n, s:o}]}", "id", id, "object",   \
+                      "chat.completion.chunk", "created", created, "model", call->model,           \
+                      "system_fingerprint", fp, "choices", "index", (json_int_t)0, "delta",        \
+                      (delta), "logprobs", "finish_reason", (fin));                                \
+        if (chunk_ && call->include_usage) json_object_set_new(chunk_, "usage", json_null());      \
+        r->frames[k++] = fr_json_dump(call, chunk_);                                               \
+    } while (0)
+    CHUNK(json_pack("{s:s, s:s, s:n}", "role", "assistant", "content", "", "refusal"), json_null());
+    for (size_t c = 0; c < n; c++) {
+        struct slice p = part_of(text, cps, c, n);
+        CHUNK(json_pack("{s:s#}", "content", p.p, p.n), json_null());
     }
+    for (size_t c = 0; c < n_calls; c++) {
+        CHUNK(json_pack("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls", "index", (int)c, "id",
+                        call_ids[c], "type", "function", "function", "name", q->tools[plan[c]].name,
+                        "arguments", ""),
+              json_null());
+        struct slice a = call_args[c];
+        size_t acps = fr_utf8_len(a.p, a.n);
+        for (size_t f = 0; f < pieces; f++) {
+            struct slice p = part_of(a, acps, f, pieces);
+            if (!p.n) continue;
+            CHUNK(json_pack("{s:[{s:i, s:{s:s#}}]}", "tool_calls", "index", (int)c, "function",
+                            "arguments", p.p, p.n),
+                  json_null());
+        }
+    }
+    CHUNK(json_object(), json_string(finish));
+#undef CHUNK
     if (call->include_usage)
         r->frames[k++] =
             fr_json_dump(call, json_pack("{s:s, s:s, s:I, s:s, s:s, s:[], s:o}", "id", id, "object",
@@ -532,15 +717,16 @@ static void images(struct fr_call *call)
 }
 
 static const struct fr_route routes[] = {
-    {"GET", "/v1/models", models, false},
-    {"POST", "/v1/chat/completions", chat, true},
-    {"POST", "/v1/completions", completions, true},
-    {"POST", "/v1/embeddings", embeddings, true},
-    {"POST", "/v1/images/generations", images, true},
+    {"GET", "/v1/models", models, false, 0},
+    {"POST", "/v1/chat/completions", chat, true, FR_FORMAT_CHAT},
+    {"POST", "/v1/completions", completions, true, FR_FORMAT_CHAT},
+    {"POST", "/v1/embeddings", embeddings, true, FR_FORMAT_CHAT},
+    {"POST", "/v1/images/generations", images, true, FR_FORMAT_CHAT},
 };
 
 const struct fr_surface fr_openai_surface = {
     .name = "openai",
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
+    .shape = FR_SHAPE_OPENAI,
 };

@@ -9,7 +9,8 @@
  * (abort callback, or a write answering -1) is counted for /_fake/stats. Finishing a
  * request that has no complete answer makes the server close the connection at once:
  * that is how the reset and cut faults end it. SSE frames are
- * written directly as "data: <payload>\n\n" (no shared SSE writer exists yet). */
+ * written directly as "[event: <name>\n]data: <payload>\n\n" (no shared SSE writer
+ * exists yet). Errors take the shape of the surface answering (OpenAI or Claude). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,10 +128,56 @@ static json_t *error_json(const char *type, const char *code, const char *messag
                      "code", code ? json_string(code) : json_null());
 }
 
-void fr_respond_error(http_request_t *req, const struct fr_config *cfg, int status,
-                      const char *type, const char *code, const char *message)
+const char *fr_claude_error_type(int status)
 {
-    json_t *j = error_json(type, code, message);
+    switch (status) {
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 402:
+        return "billing_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 408:
+    case 504:
+        return "timeout_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 529:
+    case 503:
+        return "overloaded_error";
+    default:
+        return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
+    }
+}
+
+static bool is_claude_type(const char *t)
+{
+    static const char *const types[] = {
+        "invalid_request_error", "authentication_error", "billing_error", "permission_error",
+        "not_found_error",       "rate_limit_error",     "timeout_error", "api_error",
+        "overloaded_error",      "request_too_large",
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (t && strcmp(t, types[i]) == 0) return true;
+    return false;
+}
+
+void fr_respond_error_shaped(http_request_t *req, const struct fr_config *cfg, enum fr_shape shape,
+                             int status, const char *type, const char *code, const char *message)
+{
+    json_t *j;
+    if (shape == FR_SHAPE_CLAUDE)
+        j = json_pack("{s:s, s:{s:s, s:s}, s:n}", "type", "error", "error", "type",
+                      is_claude_type(type) ? type : fr_claude_error_type(status), "message",
+                      message, "request_id");
+    else
+        j = error_json(type, code, message);
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     struct slice body = s ? slice_from(s) : SLICE_LIT("{\"error\":{\"message\":\"error\"}}");
@@ -138,18 +185,25 @@ void fr_respond_error(http_request_t *req, const struct fr_config *cfg, int stat
     free(s);
 }
 
+void fr_respond_error(http_request_t *req, const struct fr_config *cfg, int status,
+                      const char *type, const char *code, const char *message)
+{
+    fr_respond_error_shaped(req, cfg, FR_SHAPE_OPENAI, status, type, code, message);
+}
+
 void fr_reply_error(struct fr_call *call, int status, const char *type, const char *code,
                     const char *fmt, ...)
 {
-    char msg[512];
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     http_request_t *req = call->req;
     const struct fr_config *cfg = call->cfg;
+    enum fr_shape shape = call->shape;
     call_detach(call);
-    fr_respond_error(req, cfg, status, type, code, msg);
+    fr_respond_error_shaped(req, cfg, shape, status, type, code, msg);
 }
 
 /* ---- ending a connection ---- */
@@ -248,23 +302,31 @@ static bool needs_pause(const struct fr_async *a, size_t i)
            i < r->first_content + r->n_content;
 }
 
-/* Writes frames until the end, a pause, backpressure or the client leaving. */
+/* Writes frames until the end, a pause, backpressure or the client leaving. A frame is
+ * "data: <payload>\n\n", preceded by "event: <name>\n" when the reply names it. */
 static void pump(struct fr_async *a)
 {
-    static const struct slice prefix = SLICE_LIT("data: "), suffix = SLICE_LIT("\n\n");
+    static const struct slice ev = SLICE_LIT("event: "), ev_end = SLICE_LIT("\n"),
+                              prefix = SLICE_LIT("data: "), suffix = SLICE_LIT("\n\n");
     while (a->req && a->next < a->end) {
         if (needs_pause(a, a->next) && !a->waited) {
             uv_timer_start(&a->timer, on_pause_over, a->call->chunk_delay_ms, 0);
             return;
         }
-        struct slice parts[3 * BATCH_FRAMES];
+        struct slice parts[6 * BATCH_FRAMES];
         size_t n = 0;
         do {
+            const char *name = a->reply->events ? a->reply->events[a->next] : NULL;
+            if (name) {
+                parts[n++] = ev;
+                parts[n++] = slice_from(name);
+                parts[n++] = ev_end;
+            }
             parts[n++] = prefix;
             parts[n++] = a->reply->frames[a->next++];
             parts[n++] = suffix;
             a->waited = false;
-        } while (a->next < a->end && n < 3 * BATCH_FRAMES && !needs_pause(a, a->next));
+        } while (a->next < a->end && n < 6 * (BATCH_FRAMES - 1) && !needs_pause(a, a->next));
         int rc = http_stream_write(a->req, parts, n);
         if (!a->req) return; /* the abort callback ran inside the write */
         if (rc < 0) {
@@ -284,6 +346,45 @@ static void pump(struct fr_async *a)
     http_request_t *req = a->req;
     detach(a);
     http_stream_end(req);
+}
+
+/* The stream-error fault: keeps the frames before the cut point, then the reply's error
+ * tail (or an OpenAI-shaped error frame), and the stream ends normally. False when out
+ * of memory. */
+static bool splice_error_tail(struct fr_call *call, struct fr_reply *r)
+{
+    size_t k = call->cut_after < r->n_content ? call->cut_after : r->n_content;
+    size_t keep = r->first_content + k;
+    if (keep > r->n_frames) keep = r->n_frames;
+    struct slice deflt;
+    struct slice *tail = r->tail;
+    size_t n_tail = r->n_tail;
+    if (!tail) {
+        deflt = fr_json_dump(
+            call,
+            json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message",
+                      "fakerelay: injected fault stream-error, the upstream failed mid-stream",
+                      "type", "server_error", "param", "code"));
+        tail = &deflt;
+        n_tail = 1;
+    }
+    pool_t *pool = call->req->pool;
+    struct slice *frames = pool_calloc(pool, (keep + n_tail) * sizeof *frames);
+    const char **events = pool_calloc(pool, (keep + n_tail) * sizeof *events);
+    if (!frames || !events) return false;
+    for (size_t i = 0; i < keep; i++) {
+        frames[i] = r->frames[i];
+        events[i] = r->events ? r->events[i] : NULL;
+    }
+    for (size_t i = 0; i < n_tail; i++) {
+        frames[keep + i] = tail[i];
+        events[keep + i] = r->tail_events && r->tail ? r->tail_events[i] : NULL;
+    }
+    r->frames = frames;
+    r->events = events;
+    r->n_frames = keep + n_tail;
+    r->n_content = k;
+    return true;
 }
 
 static void send_whole(struct fr_call *call, struct fr_reply *r)
@@ -329,6 +430,10 @@ void fr_reply_send(struct fr_call *call, struct fr_reply *r)
     }
     struct fr_async *a = async_get(call);
     if (!a) {
+        fr_reply_error(call, 500, "server_error", NULL, "out of memory");
+        return;
+    }
+    if (call->fault == FR_FAULT_STREAM_ERROR && !splice_error_tail(call, r)) {
         fr_reply_error(call, 500, "server_error", NULL, "out of memory");
         return;
     }

@@ -21,6 +21,8 @@
 
 static const struct fr_surface *const surfaces[] = {
     &fr_openai_surface,
+    &fr_claude_surface,
+    &fr_responses_surface,
 };
 
 static _Atomic uint64_t request_seq; /* shared: ids of replies, process-wide */
@@ -104,13 +106,20 @@ static void stats_end_cb(void *st)
     fr_stats_end(st);
 }
 
-static const struct fr_route *find_route(struct slice method, struct slice path, bool *path_known)
+/* The route for method + path among the surfaces this instance speaks (--formats); a
+ * route of a format it does not speak is unknown, as on a real relay. *shape is the
+ * error shape of the surface owning the path (OpenAI when none does). */
+static const struct fr_route *find_route(const struct fr_config *cfg, struct slice method,
+                                         struct slice path, bool *path_known, enum fr_shape *shape)
 {
     *path_known = false;
+    *shape = FR_SHAPE_OPENAI;
     for (size_t s = 0; s < sizeof surfaces / sizeof surfaces[0]; s++)
         for (size_t i = 0; i < surfaces[s]->n_routes; i++) {
             const struct fr_route *r = &surfaces[s]->routes[i];
             if (!slice_eq_str(path, r->path)) continue;
+            *shape = surfaces[s]->shape;
+            if (r->formats && !(r->formats & cfg->formats)) continue;
             *path_known = true;
             if (slice_eq_str(method, r->method)) return r;
         }
@@ -138,18 +147,29 @@ static void on_request(http_request_t *req, void *ud)
     }
 
     bool path_known;
-    const struct fr_route *route = find_route(req->method, req->path, &path_known);
+    enum fr_shape shape;
+    const struct fr_route *route = find_route(cfg, req->method, req->path, &path_known, &shape);
     if (!route) {
         char msg[256];
-        snprintf(msg, sizeof msg, "Invalid URL (%.*s %.*s)", (int)req->method.n, req->method.p,
-                 (int)(req->path.n > 180 ? 180 : req->path.n), req->path.p);
-        fr_respond_error(req, cfg, path_known ? 405 : 404, "invalid_request_error", NULL, msg);
+        if (shape == FR_SHAPE_CLAUDE)
+            snprintf(msg, sizeof msg, path_known ? "Method Not Allowed" : "Not Found");
+        else
+            snprintf(msg, sizeof msg, "Invalid URL (%.*s %.*s)", (int)req->method.n, req->method.p,
+                     (int)(req->path.n > 180 ? 180 : req->path.n), req->path.p);
+        /* Claude: the type follows the status (not_found_error) */
+        fr_respond_error_shaped(req, cfg, shape, path_known ? 405 : 404,
+                                shape == FR_SHAPE_CLAUDE ? NULL : "invalid_request_error", NULL,
+                                msg);
         return;
     }
     if (cfg->key && !authorized(req, cfg->key)) {
-        fr_respond_error(req, cfg, 401, "invalid_request_error", "invalid_api_key",
-                         "Incorrect API key provided. You can find your API key at "
-                         "https://platform.openai.com/account/api-keys.");
+        fr_respond_error_shaped(
+            req, cfg, shape, 401,
+            shape == FR_SHAPE_CLAUDE ? "authentication_error" : "invalid_request_error",
+            "invalid_api_key",
+            shape == FR_SHAPE_CLAUDE ? "invalid x-api-key"
+                                     : "Incorrect API key provided. You can find your API key at "
+                                       "https://platform.openai.com/account/api-keys.");
         return;
     }
 
@@ -162,6 +182,7 @@ static void on_request(http_request_t *req, void *ud)
     call->worker = w;
     call->cfg = cfg;
     call->seq = atomic_fetch_add_explicit(&request_seq, 1, memory_order_relaxed) + 1;
+    call->shape = shape;
     call->chunks = cfg->chunks;
     call->chunk_delay_ms = cfg->chunk_delay_ms;
     call->delay_ms = cfg->delay_ms;
@@ -176,8 +197,8 @@ static void on_request(http_request_t *req, void *ud)
     struct slice fh = slice_trim(http_request_header(req, "x-fake-fault"));
     if (fh.p && fh.n && !slice_eq_str(fh, "none") && !fr_fault_parse(fh, &call->fault)) {
         fr_reply_error(call, 400, "invalid_request_error", "invalid_fake_fault",
-                       "fakerelay: unknown fault \"%.*s\" (known: 500 429 reset silence "
-                       "slow-first-byte cut bad-json)",
+                       "fakerelay: unknown fault \"%.*s\" (known: 500 429 529 reset silence "
+                       "slow-first-byte cut bad-json stream-error)",
                        (int)(fh.n > 64 ? 64 : fh.n), fh.p);
         return;
     }
