@@ -171,7 +171,7 @@ int resp_encode_messages(struct conv *cv, const struct ir_response *r, struct bu
         case IR_PART_TEXT:
         case IR_PART_REFUSAL:
             if (p->text.n)
-                b = json_pack("{ssson}", "type", "text", "text", resp_jstring(p->text),
+                b = json_pack("{sssosn}", "type", "text", "text", resp_jstring(p->text),
                               "citations");
             break;
         case IR_PART_THINKING: {
@@ -189,8 +189,8 @@ int resp_encode_messages(struct conv *cv, const struct ir_response *r, struct bu
                               resp_jstring(p->think.redacted_data));
             break;
         case IR_PART_TOOL_CALL:
-            b = json_pack("{sssososon}", "type", "tool_use", "id", resp_jstring(p->call.id), "name",
-                          resp_jstring(p->call.name), "input", input_object(p->call.args),
+            b = json_pack("{sssosososn}", "type", "tool_use", "id", resp_jstring(p->call.id),
+                          "name", resp_jstring(p->call.name), "input", input_object(p->call.args),
                           "caller");
             break;
         default:
