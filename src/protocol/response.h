@@ -69,6 +69,18 @@ json_t *resp_responses_usage_json(const struct ir_usage *u);
 
 /* ---- shared helpers (response_util.c) ---- */
 
+/* json_object_set_new / json_array_append_new that report failure as false (a NULL value
+ * from a failed allocation or json_pack included), so writers never emit a body with a
+ * silently missing member. Both consume v in every case. */
+static inline bool resp_set(json_t *o, const char *key, json_t *v)
+{
+    return json_object_set_new(o, key, v) == 0;
+}
+static inline bool resp_push(json_t *a, json_t *v)
+{
+    return json_array_append_new(a, v) == 0;
+}
+
 /* Sets *err: status, the client-shape error type for that status, and the message. */
 void resp_fail(const struct conv *cv, struct conv_error *err, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

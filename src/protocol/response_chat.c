@@ -226,14 +226,19 @@ json_t *resp_chat_usage_json(const struct ir_usage *u)
     long outp = u->output_total > 0 ? u->output_total : 0;
     json_t *details =
         json_pack("{sI}", "cached_tokens", (json_int_t)(u->cache_read > 0 ? u->cache_read : 0));
-    if (details && u->cache_write > 0)
-        json_object_set_new(details, "cache_write_tokens", json_integer(u->cache_write));
+    bool ok = details != NULL;
+    if (u->cache_write > 0)
+        ok &= resp_set(details, "cache_write_tokens", json_integer(u->cache_write));
     json_t *usage = json_pack("{sIsIsIso}", "prompt_tokens", (json_int_t)in, "completion_tokens",
                               (json_int_t)outp, "total_tokens", (json_int_t)(in + outp),
                               "prompt_tokens_details", details);
-    if (usage && u->reasoning >= 0)
-        json_object_set_new(usage, "completion_tokens_details",
-                            json_pack("{sI}", "reasoning_tokens", (json_int_t)u->reasoning));
+    if (u->reasoning >= 0)
+        ok &= resp_set(usage, "completion_tokens_details",
+                       json_pack("{sI}", "reasoning_tokens", (json_int_t)u->reasoning));
+    if (!ok) {
+        json_decref(usage);
+        return NULL;
+    }
     return usage;
 }
 
@@ -265,19 +270,18 @@ int resp_encode_chat(struct conv *cv, const struct ir_response *r, struct buf *o
             if (p->text.n) ok = join(&thinking, &any_thinking, p->text, "\n\n");
             if (emit_blocks) {
                 struct slice sig = resp_wrap_signature(cv->pool, p);
-                json_array_append_new(blocks, json_pack("{sssoso}", "type", "thinking", "thinking",
-                                                        resp_jstring(p->text), "signature",
-                                                        resp_jstring(sig)));
+                ok &= resp_push(blocks,
+                                json_pack("{sssoso}", "type", "thinking", "thinking",
+                                          resp_jstring(p->text), "signature", resp_jstring(sig)));
             }
             break;
         case IR_PART_REDACTED_THINKING:
             if (emit_blocks)
-                json_array_append_new(blocks,
-                                      json_pack("{ssso}", "type", "redacted_thinking", "data",
-                                                resp_jstring(resp_wrap_signature(cv->pool, p))));
+                ok &= resp_push(blocks, json_pack("{ssso}", "type", "redacted_thinking", "data",
+                                                  resp_jstring(resp_wrap_signature(cv->pool, p))));
             break;
         case IR_PART_TOOL_CALL:
-            json_array_append_new(
+            ok &= resp_push(
                 calls,
                 json_pack("{sosss{soso}}", "id", resp_jstring(p->call.id), "type", "function",
                           "function", "name", resp_jstring(p->call.name), "arguments",
@@ -289,29 +293,28 @@ int resp_encode_chat(struct conv *cv, const struct ir_response *r, struct buf *o
     }
 
     json_t *msg = json_object();
-    json_object_set_new(msg, "role", json_string("assistant"));
-    json_object_set_new(msg, "content", any_text ? resp_jstring(buf_slice(&text)) : json_null());
-    json_object_set_new(msg, "refusal",
-                        any_refusal ? resp_jstring(buf_slice(&refusal)) : json_null());
+    ok &= resp_set(msg, "role", json_string("assistant"));
+    ok &= resp_set(msg, "content", any_text ? resp_jstring(buf_slice(&text)) : json_null());
+    ok &= resp_set(msg, "refusal", any_refusal ? resp_jstring(buf_slice(&refusal)) : json_null());
     if (any_thinking && cv->profile) {
         if (cv->profile->chat_reasoning_field == IR_REASONING_FIELD_REASONING_CONTENT)
-            json_object_set_new(msg, "reasoning_content", resp_jstring(buf_slice(&thinking)));
+            ok &= resp_set(msg, "reasoning_content", resp_jstring(buf_slice(&thinking)));
         else if (cv->profile->chat_reasoning_field == IR_REASONING_FIELD_REASONING)
-            json_object_set_new(msg, "reasoning", resp_jstring(buf_slice(&thinking)));
+            ok &= resp_set(msg, "reasoning", resp_jstring(buf_slice(&thinking)));
     }
-    if (json_array_size(blocks)) json_object_set(msg, "thinking_blocks", blocks);
-    if (json_array_size(calls)) json_object_set(msg, "tool_calls", calls);
+    if (json_array_size(blocks)) ok &= json_object_set(msg, "thinking_blocks", blocks) == 0;
+    if (json_array_size(calls)) ok &= json_object_set(msg, "tool_calls", calls) == 0;
 
     struct slice id = resp_prefixed_id(cv->pool, "chatcmpl-", r->id);
     json_t *root = json_object();
-    json_object_set_new(root, "id", resp_jstring(id));
-    json_object_set_new(root, "object", json_string("chat.completion"));
-    json_object_set_new(root, "created", json_integer(resp_created(cv, r)));
-    json_object_set_new(root, "model", resp_jstring(resp_client_model(cv, r)));
-    json_object_set_new(root, "choices",
-                        json_pack("[{sIsosnss}]", "index", (json_int_t)0, "message", msg,
-                                  "logprobs", "finish_reason", finish_to_chat(r->finish)));
-    json_object_set_new(root, "usage", resp_chat_usage_json(&r->usage));
+    ok &= resp_set(root, "id", resp_jstring(id));
+    ok &= resp_set(root, "object", json_string("chat.completion"));
+    ok &= resp_set(root, "created", json_integer(resp_created(cv, r)));
+    ok &= resp_set(root, "model", resp_jstring(resp_client_model(cv, r)));
+    ok &= resp_set(root, "choices",
+                   json_pack("[{sIsosnss}]", "index", (json_int_t)0, "message", msg, "logprobs",
+                             "finish_reason", finish_to_chat(r->finish)));
+    ok &= resp_set(root, "usage", resp_chat_usage_json(&r->usage));
 
     ok = ok && id.n && resp_json_write(out, root);
     json_decref(root);

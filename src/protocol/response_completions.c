@@ -26,15 +26,15 @@ int resp_encode_completions(struct conv *cv, const struct ir_response *r, struct
 
     struct slice id = resp_prefixed_id(cv->pool, "cmpl-", r->id);
     json_t *root = json_object();
-    json_object_set_new(root, "id", resp_jstring(id));
-    json_object_set_new(root, "object", json_string("text_completion"));
-    json_object_set_new(root, "created", json_integer(resp_created(cv, r)));
-    json_object_set_new(root, "model", resp_jstring(resp_client_model(cv, r)));
-    json_object_set_new(root, "choices",
-                        json_pack("[{sosIsnss}]", "text", resp_jstring(buf_slice(&text)), "index",
-                                  (json_int_t)0, "logprobs", "finish_reason",
-                                  finish_to_completions(r->finish)));
-    json_object_set_new(root, "usage", resp_chat_usage_json(&r->usage));
+    ok &= resp_set(root, "id", resp_jstring(id));
+    ok &= resp_set(root, "object", json_string("text_completion"));
+    ok &= resp_set(root, "created", json_integer(resp_created(cv, r)));
+    ok &= resp_set(root, "model", resp_jstring(resp_client_model(cv, r)));
+    ok &= resp_set(root, "choices",
+                   json_pack("[{sosIsnss}]", "text", resp_jstring(buf_slice(&text)), "index",
+                             (json_int_t)0, "logprobs", "finish_reason",
+                             finish_to_completions(r->finish)));
+    ok &= resp_set(root, "usage", resp_chat_usage_json(&r->usage));
     ok = ok && id.n && resp_json_write(out, root);
     json_decref(root);
     buf_free(&text);

@@ -164,13 +164,16 @@ json_t *resp_claude_usage_json(const struct ir_usage *u)
 int resp_encode_messages(struct conv *cv, const struct ir_response *r, struct buf *out)
 {
     json_t *content = json_array();
+    bool ok = content != NULL;
     for (size_t i = 0; i < r->n_parts; i++) {
         const struct ir_part *p = &r->parts[i];
         json_t *b = NULL;
+        bool want = true; /* a block is due for this part (b NULL then means failure) */
         switch (p->kind) {
         case IR_PART_TEXT:
         case IR_PART_REFUSAL:
-            if (p->text.n)
+            want = p->text.n > 0;
+            if (want)
                 b = json_pack("{sssosn}", "type", "text", "text", resp_jstring(p->text),
                               "citations");
             break;
@@ -184,7 +187,8 @@ int resp_encode_messages(struct conv *cv, const struct ir_response *r, struct bu
             break;
         }
         case IR_PART_REDACTED_THINKING:
-            if (p->think.redacted_data.n)
+            want = p->think.redacted_data.n > 0;
+            if (want)
                 b = json_pack("{ssso}", "type", "redacted_thinking", "data",
                               resp_jstring(p->think.redacted_data));
             break;
@@ -194,26 +198,27 @@ int resp_encode_messages(struct conv *cv, const struct ir_response *r, struct bu
                           "caller");
             break;
         default:
+            want = false;
             break;
         }
-        if (b) json_array_append_new(content, b);
+        if (want) ok &= resp_push(content, b);
     }
 
     const char *stop = stop_to_claude(r);
     json_t *root = json_object();
-    json_object_set_new(root, "id", resp_jstring(resp_prefixed_id(cv->pool, "msg_", r->id)));
-    json_object_set_new(root, "type", json_string("message"));
-    json_object_set_new(root, "role", json_string("assistant"));
-    json_object_set_new(root, "model", resp_jstring(resp_client_model(cv, r)));
-    json_object_set_new(root, "content", content);
-    json_object_set_new(root, "stop_reason", json_string(stop));
-    json_object_set_new(root, "stop_sequence",
-                        strcmp(stop, "stop_sequence") == 0 ? resp_jstring(r->stop_sequence)
-                                                           : json_null());
-    json_object_set_new(root, "stop_details", json_null());
-    json_object_set_new(root, "container", json_null());
-    json_object_set_new(root, "usage", resp_claude_usage_json(&r->usage));
-    bool ok = resp_json_write(out, root);
+    ok &= resp_set(root, "id", resp_jstring(resp_prefixed_id(cv->pool, "msg_", r->id)));
+    ok &= resp_set(root, "type", json_string("message"));
+    ok &= resp_set(root, "role", json_string("assistant"));
+    ok &= resp_set(root, "model", resp_jstring(resp_client_model(cv, r)));
+    ok &= resp_set(root, "content", content);
+    ok &= resp_set(root, "stop_reason", json_string(stop));
+    ok &=
+        resp_set(root, "stop_sequence",
+                 strcmp(stop, "stop_sequence") == 0 ? resp_jstring(r->stop_sequence) : json_null());
+    ok &= resp_set(root, "stop_details", json_null());
+    ok &= resp_set(root, "container", json_null());
+    ok &= resp_set(root, "usage", resp_claude_usage_json(&r->usage));
+    ok = ok && resp_json_write(out, root);
     json_decref(root);
     return ok ? 0 : -1;
 }

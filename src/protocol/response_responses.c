@@ -234,20 +234,25 @@ static json_t *tool_choice_echo(const struct ir_request *req)
 static json_t *tools_echo(const struct ir_request *req)
 {
     json_t *tools = json_array();
-    for (size_t i = 0; req && i < req->n_tools; i++) {
+    bool ok = tools != NULL;
+    for (size_t i = 0; req && i < req->n_tools && ok; i++) {
         const struct ir_tool *t = &req->tools[i];
         json_t *o = json_pack("{ssso}", "type", t->custom ? "custom" : "function", "name",
                               resp_jstring(t->name));
-        if (!o) continue;
-        if (t->description.n) json_object_set_new(o, "description", resp_jstring(t->description));
+        ok = o != NULL;
+        if (t->description.n) ok &= resp_set(o, "description", resp_jstring(t->description));
         if (!t->custom) {
             json_error_t jerr;
             json_t *schema =
                 t->schema_json.n ? json_loadb(t->schema_json.p, t->schema_json.n, 0, &jerr) : NULL;
-            json_object_set_new(o, "parameters", schema ? schema : json_null());
-            json_object_set_new(o, "strict", json_boolean(t->strict == 1));
+            ok &= resp_set(o, "parameters", schema ? schema : json_null());
+            ok &= resp_set(o, "strict", json_boolean(t->strict == 1));
         }
-        json_array_append_new(tools, o);
+        ok &= resp_push(tools, o);
+    }
+    if (!ok) {
+        json_decref(tools);
+        return NULL;
     }
     return tools;
 }
@@ -260,37 +265,37 @@ static const char *effort_name(enum ir_effort e)
 
 /* The request fields a `response` object repeats (§4.4); the client's values where the IR
  * has them, the API defaults otherwise. */
-static void add_request_echo(json_t *root, const struct ir_request *req)
+static bool add_request_echo(json_t *root, const struct ir_request *req)
 {
-    json_object_set_new(root, "instructions", json_null());
-    json_object_set_new(root, "max_output_tokens",
-                        req && req->max_output_tokens >= 0 ? json_integer(req->max_output_tokens)
-                                                           : json_null());
-    json_object_set_new(root, "parallel_tool_calls",
-                        json_boolean(!req || req->parallel_tool_calls != 0));
-    json_object_set_new(root, "temperature",
-                        req && !isnan(req->temperature) ? json_real(req->temperature)
-                                                        : json_null());
-    json_object_set_new(root, "top_p",
-                        req && !isnan(req->top_p) ? json_real(req->top_p) : json_null());
-    json_object_set_new(root, "tool_choice", tool_choice_echo(req));
-    json_object_set_new(root, "tools", tools_echo(req));
-    json_object_set_new(root, "text", json_pack("{s{ss}}", "format", "type", "text"));
+    bool ok = true;
+    ok &= resp_set(root, "instructions", json_null());
+    ok &= resp_set(root, "max_output_tokens",
+                   req && req->max_output_tokens >= 0 ? json_integer(req->max_output_tokens)
+                                                      : json_null());
+    ok &=
+        resp_set(root, "parallel_tool_calls", json_boolean(!req || req->parallel_tool_calls != 0));
+    ok &= resp_set(root, "temperature",
+                   req && !isnan(req->temperature) ? json_real(req->temperature) : json_null());
+    ok &= resp_set(root, "top_p", req && !isnan(req->top_p) ? json_real(req->top_p) : json_null());
+    ok &= resp_set(root, "tool_choice", tool_choice_echo(req));
+    ok &= resp_set(root, "tools", tools_echo(req));
+    ok &= resp_set(root, "text", json_pack("{s{ss}}", "format", "type", "text"));
     const char *effort = req ? effort_name(req->reasoning.effort) : NULL;
-    json_object_set_new(
-        root, "reasoning",
-        json_pack("{soso}", "effort", effort ? json_string(effort) : json_null(), "summary",
-                  req && req->reasoning.summary.n ? resp_jstring(req->reasoning.summary)
-                                                  : json_null()));
+    ok &= resp_set(root, "reasoning",
+                   json_pack("{soso}", "effort", effort ? json_string(effort) : json_null(),
+                             "summary",
+                             req && req->reasoning.summary.n ? resp_jstring(req->reasoning.summary)
+                                                             : json_null()));
     json_t *meta = NULL;
     if (req && req->metadata_json.n) {
         json_error_t jerr;
         meta = json_loadb(req->metadata_json.p, req->metadata_json.n, 0, &jerr);
         if (!json_is_object(meta)) json_decref(meta), meta = NULL;
     }
-    json_object_set_new(root, "metadata", meta ? meta : json_object());
-    json_object_set_new(root, "store", json_false());
-    json_object_set_new(root, "truncation", json_string("disabled"));
+    ok &= resp_set(root, "metadata", meta ? meta : json_object());
+    ok &= resp_set(root, "store", json_false());
+    ok &= resp_set(root, "truncation", json_string("disabled"));
+    return ok;
 }
 
 int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct buf *out)
@@ -301,6 +306,7 @@ int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct b
     struct slice suffix = id.n >= 5 ? (struct slice){id.p + 5, id.n - 5} : SLICE_NULL;
     json_t *output = json_array();
     json_t *msg_content = NULL; /* content array of the open message item */
+    bool ok = output != NULL;
 
     for (size_t i = 0; i < r->n_parts; i++) {
         const struct ir_part *p = &r->parts[i];
@@ -308,10 +314,12 @@ int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct b
         if (textual && !p->text.n) continue;
         if (!textual) msg_content = NULL; /* a later text run opens a new message item */
         json_t *item = NULL;
+        bool want = true; /* an output item is due (item NULL then means failure) */
         size_t n = json_array_size(output);
         switch (p->kind) {
         case IR_PART_TEXT:
         case IR_PART_REFUSAL:
+            want = msg_content == NULL;
             if (!msg_content) {
                 msg_content = json_array();
                 item = json_pack("{sossssssso}", "id", item_id(pool, "msg", suffix, n), "type",
@@ -322,7 +330,7 @@ int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct b
                     break;
                 }
             }
-            json_array_append_new(
+            ok &= resp_push(
                 msg_content,
                 p->kind == IR_PART_TEXT
                     ? json_pack("{sssos[]s[]}", "type", "output_text", "text",
@@ -335,19 +343,20 @@ int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct b
                              own ? resp_jstring(p->think.item_id) : item_id(pool, "rs", suffix, n),
                              "type", "reasoning", "summary");
             if (item && p->text.n)
-                json_array_append_new(
+                ok &= resp_push(
                     json_object_get(item, "summary"),
                     json_pack("{ssso}", "type", "summary_text", "text", resp_jstring(p->text)));
             struct slice enc = p->think.sig_vendor == IR_VENDOR_OPENAI
                                    ? p->think.signature
                                    : resp_wrap_signature(pool, p);
             if (item && include_enc && enc.n)
-                json_object_set_new(item, "encrypted_content", resp_jstring(enc));
+                ok &= resp_set(item, "encrypted_content", resp_jstring(enc));
             break;
         }
         case IR_PART_REDACTED_THINKING: {
             struct slice enc = resp_wrap_signature(pool, p);
-            if (include_enc && enc.n)
+            want = include_enc && enc.n; /* nothing to show without the encrypted form */
+            if (want)
                 item = json_pack("{sosss[]so}", "id", item_id(pool, "rs", suffix, n), "type",
                                  "reasoning", "summary", "encrypted_content", resp_jstring(enc));
             break;
@@ -366,9 +375,10 @@ int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct b
                                  resp_jstring(p->call.args.n ? p->call.args : SLICE_LIT("{}")));
             break;
         default:
+            want = false;
             break;
         }
-        if (item) json_array_append_new(output, item);
+        if (want) ok &= resp_push(output, item);
     }
 
     const char *status = "completed";
@@ -383,17 +393,17 @@ int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct b
     }
 
     json_t *root = json_object();
-    json_object_set_new(root, "id", resp_jstring(id));
-    json_object_set_new(root, "object", json_string("response"));
-    json_object_set_new(root, "created_at", json_integer(resp_created(cv, r)));
-    json_object_set_new(root, "status", json_string(status));
-    json_object_set_new(root, "model", resp_jstring(resp_client_model(cv, r)));
-    json_object_set_new(root, "output", output);
-    json_object_set_new(root, "usage", resp_responses_usage_json(&r->usage));
-    json_object_set_new(root, "error", json_null());
-    json_object_set_new(root, "incomplete_details", incomplete);
-    add_request_echo(root, cv->req);
-    bool ok = id.n && resp_json_write(out, root);
+    ok &= resp_set(root, "id", resp_jstring(id));
+    ok &= resp_set(root, "object", json_string("response"));
+    ok &= resp_set(root, "created_at", json_integer(resp_created(cv, r)));
+    ok &= resp_set(root, "status", json_string(status));
+    ok &= resp_set(root, "model", resp_jstring(resp_client_model(cv, r)));
+    ok &= resp_set(root, "output", output);
+    ok &= resp_set(root, "usage", resp_responses_usage_json(&r->usage));
+    ok &= resp_set(root, "error", json_null());
+    ok &= resp_set(root, "incomplete_details", incomplete);
+    ok &= add_request_echo(root, cv->req);
+    ok = ok && id.n && resp_json_write(out, root);
     json_decref(root);
     return ok ? 0 : -1;
 }
