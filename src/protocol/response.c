@@ -42,8 +42,9 @@ int resp_decode(struct conv *cv, enum api_format f, struct slice body, struct ir
         resp_fail(cv, err, 502, "upstream returned an HTML page instead of a JSON response");
         return -1;
     }
+    /* \u0000 in a string is legal JSON a model can produce: slices carry lengths. */
     json_error_t jerr;
-    json_t *root = json_loadb(body.p, body.n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(body.p, body.n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!root) {
         resp_fail(cv, err, 502, "upstream returned invalid JSON (%s at byte %d)", jerr.text,
                   jerr.position);
@@ -103,7 +104,7 @@ static bool client_has_tool(const struct conv *cv, const char *name)
 static struct slice json_tool_text(pool_t *pool, struct slice args)
 {
     json_error_t jerr;
-    json_t *v = json_loadb(args.p, args.n, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *v = json_loadb(args.p, args.n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     struct slice s = args;
     if (json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, "values"))
         s = resp_json_text(pool, json_object_get(v, "values"));
@@ -247,8 +248,9 @@ static void read_upstream_error(pool_t *pool, int status, struct slice body,
         return;
     }
     json_error_t jerr;
-    json_t *root =
-        body.p[first] == '{' ? json_loadb(body.p, body.n, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *root = body.p[first] == '{'
+                       ? json_loadb(body.p, body.n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr)
+                       : NULL;
     if (json_is_object(root)) {
         if (pool_cleanup(pool, dom_release, root) != 0) return; /* out of memory: no text */
         json_t *e = json_object_get(root, "error");

@@ -137,11 +137,13 @@ static const char *stop_to_claude(const struct ir_response *r)
 static json_t *input_object(struct slice args)
 {
     json_error_t jerr;
-    json_t *v =
-        args.n ? json_loadb(args.p, args.n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr) : NULL;
+    json_t *v = args.n
+                    ? json_loadb(args.p, args.n,
+                                 JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)
+                    : NULL;
     if (json_is_string(v)) {
-        json_t *inner =
-            json_loadb(json_string_value(v), json_string_length(v), JSON_REJECT_DUPLICATES, &jerr);
+        json_t *inner = json_loadb(json_string_value(v), json_string_length(v),
+                                   JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         json_decref(v);
         v = inner;
     }

@@ -101,7 +101,7 @@ static inline json_t *rt_load_vector_json(const char *rel)
 static inline json_t *rt_parse(const struct buf *b)
 {
     json_error_t e;
-    json_t *v = json_loadb(b->p ? b->p : "", b->n, JSON_REJECT_DUPLICATES, &e);
+    json_t *v = json_loadb(b->p ? b->p : "", b->n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &e);
     if (!v) fail_msg("output is not JSON (%s): %.*s", e.text, (int)b->n, b->p ? b->p : "");
     return v;
 }

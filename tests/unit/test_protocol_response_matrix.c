@@ -682,6 +682,36 @@ static void test_usage_details(void **state)
     rt_free(&t);
 }
 
+static void test_nul_in_text(void **state)
+{
+    struct rt t;
+    rt_init(&t, API_CHAT, API_MESSAGES, "m");
+    json_t *o = rt_convert(&t, "{\"id\":\"m\",\"content\":[{\"type\":\"text\",\"text\":"
+                               "\"a\\u0000b\"}],\"stop_reason\":\"end_turn\"}");
+    json_t *c = json_object_get(
+        json_object_get(json_array_get(json_object_get(o, "choices"), 0), "message"), "content");
+    assert_int_equal(json_string_length(c), 3);
+    assert_memory_equal(json_string_value(c), "a\0b", 3);
+    json_decref(o);
+    rt_free(&t);
+}
+
+/* A context without a decoded request or a profile still converts every pair. */
+static void test_without_request_or_profile(void **state)
+{
+    for (int up = API_CHAT; up <= API_RESPONSES; up++)
+        for (int cl = API_CHAT; cl <= API_COMPLETIONS; cl++)
+            for (int ans = ANS_TEXT; ans <= ANS_THINKING; ans++) {
+                struct rt t;
+                rt_init(&t, cl, up, "m");
+                t.cv.req = NULL;
+                t.cv.profile = NULL;
+                json_t *o = rt_convert(&t, UPSTREAM[up][ans]);
+                json_decref(o);
+                rt_free(&t);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -700,6 +730,8 @@ int main(void)
         cmocka_unit_test(test_created_and_ids),
         cmocka_unit_test(test_missing_tool_id_generated),
         cmocka_unit_test(test_usage_details),
+        cmocka_unit_test(test_nul_in_text),
+        cmocka_unit_test(test_without_request_or_profile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
