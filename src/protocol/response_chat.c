@@ -180,10 +180,12 @@ int resp_decode_chat(struct conv *cv, json_t *root, struct ir_response *out, str
     }
     json_t *fcall = json_object_get(msg, "function_call");
     if (json_is_object(fcall) && n_calls == 0) {
+        /* The legacy single call: shaped as a tool call (it has no id: one is made up). */
         json_t *wrapped = json_pack("{sO}", "function", fcall);
-        bool ok = wrapped && add_tool_call(cv, &parts, wrapped, 0, err);
-        json_decref(wrapped);
-        if (!ok) return wrapped ? -1 : (resp_fail(cv, err, 502, "out of memory"), -1);
+        if (!wrapped) goto oom;
+        bool ok = add_tool_call(cv, &parts, wrapped, 0, err);
+        json_decref(wrapped); /* the strings stay alive in root, which holds fcall */
+        if (!ok) return -1;
         n_calls++;
     }
     out->parts = parts.v;
