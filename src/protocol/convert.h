@@ -54,6 +54,8 @@ struct conv {
     struct conv_tool_name *tool_names; /* filled by conv_encode_request */
     size_t n_tool_names;
     struct ir_usage usage;         /* latest usage snapshot seen (stream or response) */
+    struct slice upstream_model;   /* model the upstream reported (non-stream response; for
+                                    * the x-gateway-upstream-model header and the logs) */
     struct conv_stream_state *stream;
 };
 
