@@ -376,6 +376,9 @@ void pf_na_relay_error(struct pf_req *r, int kind, const char *detail);
 void pf_na_relay_models(struct pf_req *r, const struct pf_token *t);
 bool pf_na_relay_extra(struct pf_req *r, const struct pf_token *t);
 json_t *pf_na_token_json(const struct pf_req *r, const struct pf_token *t, bool mask);
+/* One API / OneHub / DoneHub auth: `session` cookie or `Authorization: [Bearer ]<access
+ * token>`, no user-id header (platform_one_api.c). */
+bool pf_oa_auth(struct pf_req *r, bool required);
 /* The relay-error texts of One API lineage platforms, by kind (used by the forks). */
 void pf_lineage_relay_error(struct pf_req *r, int kind, const char *detail, const char *type,
                             int quota_status);
