@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "fakerelay.h"
+#include "platform.h"
 
 /* Built without it, the server offers no connection counters: the reference is weak so
  * fakerelay still links, and /_fake/stats then reports them as null. */
@@ -146,6 +147,9 @@ static void on_request(http_request_t *req, void *ud)
         return;
     }
 
+    /* The emulated platform's management API, challenge and relay key check. */
+    if (fr_platform_dispatch(w, req)) return;
+
     bool path_known;
     enum fr_shape shape;
     const struct fr_route *route = find_route(cfg, req->method, req->path, &path_known, &shape);
@@ -162,7 +166,7 @@ static void on_request(http_request_t *req, void *ud)
                                 msg);
         return;
     }
-    if (cfg->key && !authorized(req, cfg->key)) {
+    if (cfg->key && !w->app->platform && !authorized(req, cfg->key)) {
         fr_respond_error_shaped(
             req, cfg, shape, 401,
             shape == FR_SHAPE_CLAUDE ? "authentication_error" : "invalid_request_error",
