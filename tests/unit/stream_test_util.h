@@ -25,8 +25,8 @@ struct sse_list {
     size_t n, cap;
 };
 
-static void sse_list_add(struct sse_list *l, const char *name, size_t name_n, const char *data,
-                         size_t data_n)
+static inline void sse_list_add(struct sse_list *l, const char *name, size_t name_n,
+                                const char *data, size_t data_n)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
@@ -39,7 +39,7 @@ static void sse_list_add(struct sse_list *l, const char *name, size_t name_n, co
 
 /* Splits SSE text into events (blank-line separated; `event:` and `data:` lines, data
  * lines joined with \n; comments skipped). */
-static void sse_list_parse(const char *p, size_t n, struct sse_list *out)
+static inline void sse_list_parse(const char *p, size_t n, struct sse_list *out)
 {
     memset(out, 0, sizeof *out);
     size_t i = 0;
@@ -74,7 +74,7 @@ static void sse_list_parse(const char *p, size_t n, struct sse_list *out)
     }
 }
 
-static void sse_list_free(struct sse_list *l)
+static inline void sse_list_free(struct sse_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].name);
@@ -85,7 +85,7 @@ static void sse_list_free(struct sse_list *l)
 }
 
 /* Reads a file relative to the source tree (caller frees). */
-static char *load_file(const char *rel, size_t *len)
+static inline char *load_file(const char *rel, size_t *len)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", METARELAY_SOURCE_DIR, rel);
@@ -108,8 +108,8 @@ static char *load_file(const char *rel, size_t *len)
 static struct ir_profile test_profile;
 
 /* A conversion context filled by hand (the request half owns conv_new). */
-static struct conv *test_conv(pool_t *pool, enum api_format client, enum api_format upstream,
-                              const struct ir_request *req, const char *client_model)
+static inline struct conv *test_conv(pool_t *pool, enum api_format client, enum api_format upstream,
+                                     const struct ir_request *req, const char *client_model)
 {
     ir_profile_defaults(&test_profile);
     struct conv *cv = pool_calloc(pool, sizeof *cv);
@@ -125,8 +125,8 @@ static struct conv *test_conv(pool_t *pool, enum api_format client, enum api_for
 }
 
 /* Feeds every event; returns the first non-zero return code (and stops), else 0. */
-static int feed_events(struct conv *cv, const struct sse_list *in, size_t from, size_t to,
-                       struct buf *out)
+static inline int feed_events(struct conv *cv, const struct sse_list *in, size_t from, size_t to,
+                              struct buf *out)
 {
     for (size_t i = from; i < to; i++) {
         struct slice name = in->v[i].name ? slice_from(in->v[i].name) : SLICE_NULL;
@@ -136,7 +136,7 @@ static int feed_events(struct conv *cv, const struct sse_list *in, size_t from, 
     return 0;
 }
 
-static void print_events(const char *title, const struct sse_list *l)
+static inline void print_events(const char *title, const struct sse_list *l)
 {
     fprintf(stderr, "--- %s (%zu events)\n", title, l->n);
     for (size_t i = 0; i < l->n; i++)
@@ -145,7 +145,7 @@ static void print_events(const char *title, const struct sse_list *l)
 
 /* True when the two event lists match: same names, JSON data equal (json_equal), and
  * non-JSON data ([DONE]) byte-equal at the same position. Prints both on mismatch. */
-static bool sse_lists_equal(const struct sse_list *got, const struct sse_list *want)
+static inline bool sse_lists_equal(const struct sse_list *got, const struct sse_list *want)
 {
     bool ok = got->n == want->n;
     for (size_t i = 0; ok && i < got->n; i++) {
