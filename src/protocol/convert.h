@@ -101,7 +101,9 @@ void conv_stream_error(struct conv *cv, int status, const char *type, struct sli
  * terminal events were written: the gateway can stop reading the upstream) or _FAILED (an
  * error event was written or is due; *err, when not NULL, gets the status, type and message,
  * so that a gateway which has not sent any byte yet can answer an HTTP error instead, §6.3).
- * `bytes_written` (may be NULL) tells whether any client bytes were produced so far. */
+ * `bytes_written` (may be NULL) tells whether client bytes other than the final error event
+ * were produced so far: when false on a failed stream, the gateway may drop the error frame
+ * and answer with an HTTP error in the client's shape (if it sent no byte itself). */
 enum conv_stream_status { CONV_STREAM_OPEN, CONV_STREAM_COMPLETED, CONV_STREAM_FAILED };
 enum conv_stream_status conv_stream_status(const struct conv *cv, struct conv_error *err,
                                            bool *bytes_written);

@@ -506,10 +506,8 @@ static void fail_stream(struct conv *cv, int status, struct slice message, struc
     ev.status = status;
     ev.text = message;
     st->gateway_error = true;
-    size_t before = out->n;
     (void)emit(cv, &ev, out);
     st->gateway_error = false;
-    if (out->n > before) st->any_output = true;
     set_failure(st, status, errors_map_status(status).claude_type, message);
 }
 
@@ -573,7 +571,7 @@ int stream_dispatch(struct conv *cv, const struct ir_event *ev, struct buf *out)
             rc = emit(cv, &copy, out);
         }
     }
-    if (out->n > before) st->any_output = true;
+    if (out->n > before && ev->kind != IR_EV_ERROR) st->any_output = true;
     if (ev->kind == IR_EV_ERROR && st->status == CONV_STREAM_OPEN) {
         set_failure(st, ev->status ? ev->status : 502, stream_error_claude_type(cv, ev), ev->text);
         return 0;
