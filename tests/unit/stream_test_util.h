@@ -90,6 +90,7 @@ static inline char *load_file(const char *rel, size_t *len)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", METARELAY_SOURCE_DIR, rel);
     FILE *f = fopen(path, "rb");
+    if (len) *len = 0;
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);
         return NULL;

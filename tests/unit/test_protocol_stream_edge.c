@@ -174,7 +174,7 @@ static void test_truncations(void **state)
                  {"TV12_stream_c_to_b", API_RESPONSES}};
     for (size_t f = 0; f < 3; f++) {
         char rel[128];
-        size_t n;
+        size_t n = 0;
         snprintf(rel, sizeof rel, "tests/vectors/%s/input.sse", files[f].dir);
         char *s = load_file(rel, &n);
         assert_non_null(s);
@@ -582,7 +582,7 @@ static void test_several_objects_in_one_data(void **state)
 static void test_names_from_type(void **state)
 {
     (void)state;
-    size_t n;
+    size_t n = 0;
     char *s = load_file("tests/vectors/TV12_stream_c_to_b/input.sse", &n);
     struct sse_list in;
     sse_list_parse(s, n, &in);

@@ -34,7 +34,7 @@ static const struct vector vectors[] = {
 static void load_vector(const struct vector *v, struct sse_list *in, struct sse_list *want)
 {
     char rel[256];
-    size_t n;
+    size_t n = 0;
     snprintf(rel, sizeof rel, "tests/vectors/%s/input.sse", v->dir);
     char *s = load_file(rel, &n);
     assert_non_null(s);
