@@ -103,7 +103,7 @@ static int tool_delta(struct conv *cv, json_t *tc, size_t position, struct buf *
         if (!json_is_integer(jidx)) return -1;
         idx = (long)json_integer_value(jidx);
     }
-    if (idx < 0 || idx > 100000) return -1;
+    if (idx < 0 || idx > 4096) return -1; /* far more parallel calls than any model makes */
     json_t *fn = json_object_get(tc, "function");
     if (fn && !json_is_null(fn) && !json_is_object(fn)) return -1;
     struct slice id = stream_json_str(tc, "id");

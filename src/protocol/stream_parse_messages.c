@@ -32,10 +32,11 @@ static long count(json_t *obj, const char *key)
     return stream_json_long(obj, key, &v) && v >= 0 ? v : -1;
 }
 
-static int usage(struct conv *cv, json_t *u, struct buf *out)
+/* Folds a Claude usage object into the raw snapshot and writes the IR usage into *ev
+ * (a USAGE event, or the START event of message_start). -1 when u is not an object. */
+static int usage_fill(struct conv *cv, json_t *u, struct ir_event *ev)
 {
     struct parse_messages *p = &cv->stream->p.messages;
-    if (!u || json_is_null(u)) return 0;
     if (!json_is_object(u)) return -1;
     long v;
     if ((v = count(u, "input_tokens")) >= 0) p->in = v;
@@ -44,16 +45,23 @@ static int usage(struct conv *cv, json_t *u, struct buf *out)
     if ((v = count(u, "output_tokens")) >= 0) p->out = v;
     if ((v = count(json_object_get(u, "output_tokens_details"), "thinking_tokens")) >= 0)
         p->reasoning = v;
+    ev->has_usage = true;
+    if (p->in >= 0)
+        ev->usage.input_total = p->in + (p->cache_read > 0 ? p->cache_read : 0) +
+                                (p->cache_write > 0 ? p->cache_write : 0);
+    ev->usage.cache_read = p->cache_read;
+    ev->usage.cache_write = p->cache_write;
+    ev->usage.output_total = p->out;
+    ev->usage.reasoning = p->reasoning;
+    return 0;
+}
+
+static int usage(struct conv *cv, json_t *u, struct buf *out)
+{
+    if (!u || json_is_null(u)) return 0;
     struct ir_event ev;
     stream_event_init(&ev, IR_EV_USAGE);
-    ev.has_usage = true;
-    if (p->in >= 0)
-        ev.usage.input_total = p->in + (p->cache_read > 0 ? p->cache_read : 0) +
-                               (p->cache_write > 0 ? p->cache_write : 0);
-    ev.usage.cache_read = p->cache_read;
-    ev.usage.cache_write = p->cache_write;
-    ev.usage.output_total = p->out;
-    ev.usage.reasoning = p->reasoning;
+    if (usage_fill(cv, u, &ev) != 0) return -1;
     return put(cv, &ev, out);
 }
 
@@ -66,8 +74,10 @@ static int message_start(struct conv *cv, json_t *obj, struct buf *out)
     stream_event_init(&ev, IR_EV_START);
     ev.id = stream_json_str(msg, "id");
     ev.model = stream_json_str(msg, "model");
-    if (put(cv, &ev, out) != 0) return -1;
-    return usage(cv, json_object_get(msg, "usage"), out);
+    /* the input counts go into message_start for a Claude client (§5.3) */
+    json_t *u = json_object_get(msg, "usage");
+    if (u && !json_is_null(u) && usage_fill(cv, u, &ev) != 0) return -1;
+    return put(cv, &ev, out);
 }
 
 static int block_start(struct conv *cv, json_t *obj, struct buf *out)

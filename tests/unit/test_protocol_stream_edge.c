@@ -606,6 +606,35 @@ static void test_names_from_type(void **state)
     sse_list_free(&in);
 }
 
+/* Claude → Claude through the IR: message_start keeps the upstream's input counts. */
+static void test_messages_start_usage(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    char *s = load_file("tests/vectors/TV9_stream_b_to_a/input.sse", &n);
+    struct sse_list in;
+    sse_list_parse(s, n, &in);
+    free(s);
+    pool_t *pool = pool_create();
+    struct conv *cv = test_conv(pool, API_MESSAGES, API_MESSAGES, NULL, "claude-sonnet-4-5");
+    struct buf out = BUF_INIT;
+    assert_int_equal(feed_events(cv, &in, 0, in.n, &out), 0);
+    assert_int_equal(conv_stream_end(cv, &out), 0);
+    struct sse_list got;
+    sse_list_parse(out.p, out.n, &got);
+    assert_string_equal(got.v[0].name, "message_start");
+    assert_non_null(strstr(got.v[0].data, "\"usage\":{\"input_tokens\":50,"));
+    assert_non_null(strstr(got.v[0].data, "\"output_tokens\":1,"));
+    assert_non_null(strstr(got.v[got.n - 2].data, "\"input_tokens\":50,"));
+    assert_non_null(strstr(got.v[got.n - 2].data, "\"output_tokens\":40,"));
+    assert_int_equal(cv->usage.input_total, 50);
+    assert_int_equal(cv->usage.output_total, 40);
+    sse_list_free(&got);
+    sse_list_free(&in);
+    buf_free(&out);
+    pool_destroy(pool);
+}
+
 /* ---- gateway-raised errors ---------------------------------------------------------- */
 
 static void test_gateway_error_shapes(void **state)
@@ -652,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_responses_args_only_in_done_and_incomplete),
         cmocka_unit_test(test_several_objects_in_one_data),
         cmocka_unit_test(test_names_from_type),
+        cmocka_unit_test(test_messages_start_usage),
         cmocka_unit_test(test_gateway_error_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
