@@ -635,6 +635,44 @@ static void test_messages_start_usage(void **state)
     pool_destroy(pool);
 }
 
+/* Nothing per event comes from the pool: a long stream does not grow it. */
+static void test_pool_does_not_grow_per_event(void **state)
+{
+    (void)state;
+    for (int client = API_CHAT; client <= API_COMPLETIONS; client++) {
+        pool_t *pool = pool_create();
+        struct ir_request req = {.stream = true};
+        struct conv *cv = test_conv(pool, client, API_MESSAGES, &req, "m");
+        struct buf out = BUF_INIT;
+        assert_int_equal(
+            conv_stream_event(
+                cv, SLICE_NULL,
+                SLICE_LIT("{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\"}}"), &out),
+            0);
+        size_t base = 0;
+        for (int i = 0; i < 3000; i++) {
+            char ev[200];
+            snprintf(ev, sizeof ev,
+                     "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":{"
+                     "\"type\":\"tool_use\",\"id\":\"t%d\",\"name\":\"f\"}}",
+                     i, i);
+            assert_int_equal(conv_stream_event(cv, SLICE_NULL, slice_from(ev), &out), 0);
+            snprintf(ev, sizeof ev,
+                     "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":"
+                     "\"input_json_delta\",\"partial_json\":\"{}\"}}",
+                     i);
+            assert_int_equal(conv_stream_event(cv, SLICE_NULL, slice_from(ev), &out), 0);
+            snprintf(ev, sizeof ev, "{\"type\":\"content_block_stop\",\"index\":%d}", i);
+            assert_int_equal(conv_stream_event(cv, SLICE_NULL, slice_from(ev), &out), 0);
+            out.n = 0; /* the gateway writes the bytes out */
+            if (i == 0) base = pool_bytes(pool);
+        }
+        assert_int_equal(pool_bytes(pool), base);
+        buf_free(&out);
+        pool_destroy(pool);
+    }
+}
+
 /* ---- gateway-raised errors ---------------------------------------------------------- */
 
 static void test_gateway_error_shapes(void **state)
@@ -682,6 +720,7 @@ int main(void)
         cmocka_unit_test(test_several_objects_in_one_data),
         cmocka_unit_test(test_names_from_type),
         cmocka_unit_test(test_messages_start_usage),
+        cmocka_unit_test(test_pool_does_not_grow_per_event),
         cmocka_unit_test(test_gateway_error_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
