@@ -57,6 +57,10 @@ struct conv {
     struct slice upstream_model;   /* model the upstream reported (non-stream response; for
                                     * the x-gateway-upstream-model header and the logs) */
     struct conv_stream_state *stream;
+    size_t stream_max_bytes;       /* budget of a stream conversion's accumulators (text and
+                                      arguments kept for Responses `*.done` events, …);
+                                      0 = 64 MiB. Exceeding it ends the client stream with
+                                      an error event. */
 };
 
 /* A context for converting one attempt (pool-owned; never NULL unless out of memory). */
@@ -88,9 +92,23 @@ int conv_stream_event(struct conv *cv, struct slice event, struct slice data, st
 /* The upstream stream ended (clean EOF). Appends the closing events the client format
  * needs (or an error event when the upstream produced nothing). Returns 0 or -1. */
 int conv_stream_end(struct conv *cv, struct buf *out);
-/* Appends an in-stream error event in the client's format (the stream ends after it). */
+/* Appends an in-stream error event in the client's format (the stream ends after it).
+ * `type` (may be NULL) is used verbatim as the client's error type (the `code` for
+ * Responses clients); NULL maps `status` through the table of protocol/errors.h. Nothing
+ * is written when the client stream already ended (terminal or error event sent). */
 void conv_stream_error(struct conv *cv, int status, const char *type, struct slice message,
                        struct buf *out);
+
+/* Where the client stream stands after the calls so far: CONV_STREAM_OPEN, _COMPLETED (the
+ * terminal events were written: the gateway can stop reading the upstream) or _FAILED (an
+ * error event was written or is due; *err, when not NULL, gets the status, type and message,
+ * so that a gateway which has not sent any byte yet can answer an HTTP error instead, §6.3).
+ * `bytes_written` (may be NULL) tells whether client bytes other than the final error event
+ * were produced so far: when false on a failed stream, the gateway may drop the error frame
+ * and answer with an HTTP error in the client's shape (if it sent no byte itself). */
+enum conv_stream_status { CONV_STREAM_OPEN, CONV_STREAM_COMPLETED, CONV_STREAM_FAILED };
+enum conv_stream_status conv_stream_status(const struct conv *cv, struct conv_error *err,
+                                           bool *bytes_written);
 
 /* Local estimate of the input tokens of a request, for /v1/messages/count_tokens when no
  * Messages-speaking channel can answer (documented as an estimate). */

@@ -196,6 +196,7 @@ struct ir_event {
     struct slice stop_sequence;
     int status;
     struct slice error_type;
+    struct slice error_code; /* ERROR: the upstream's code (OpenAI shapes), may be empty */
 };
 
 /* Upstream capability profile (§1.4): per channel (and later per model). */
