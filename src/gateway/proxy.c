@@ -69,7 +69,8 @@ struct gw_call {
     int status;
     bool is_sse;
     bool saw_frame;
-    bool stream_broken; /* the upstream stream could not be converted */
+    bool stream_broken; /* the upstream stream could not be converted, or failed at once */
+    char stream_error[200]; /* why, when the upstream sent an error event first */
     char content_type[128];
     char retry_after[32];
     struct buf body; /* non-stream body, or the error body of a failed attempt */
@@ -192,6 +193,7 @@ static void reset_attempt(struct gw_call *c)
     c->is_sse = false;
     c->saw_frame = false;
     c->stream_broken = false;
+    c->stream_error[0] = '\0';
     c->content_type[0] = '\0';
     c->retry_after[0] = '\0';
     c->body.n = 0;
@@ -350,6 +352,18 @@ static int on_sse_frame(void *ud, const struct sse_frame *f)
         c->stream_broken = true;
         return 1;
     }
+    if (!c->committed) {
+        /* An upstream that fails before producing anything (an error event first) is
+         * failed over like an HTTP error, not committed as a 200 with an error inside. */
+        bool produced = false;
+        struct conv_error err;
+        if (conv_stream_status(c->cv, &err, &produced) == CONV_STREAM_FAILED && !produced) {
+            c->out.n = before;
+            copy_str(c->stream_error, sizeof c->stream_error, err.message, strlen(err.message));
+            c->stream_broken = true;
+            return 1;
+        }
+    }
     if (c->out.n > before) c->saw_frame = true;
     return 0;
 }
@@ -496,7 +510,11 @@ static void stream_broken(struct gw_call *c)
         upstream_abort(c->xfer);
         c->xfer = NULL;
     }
-    const char *why = "the upstream stream could not be converted";
+    char why[240];
+    if (c->stream_error[0])
+        snprintf(why, sizeof why, "upstream stream error: %s", c->stream_error);
+    else
+        snprintf(why, sizeof why, "the upstream stream could not be converted");
     if (c->committed) {
         health_record_failure(c->ch->health, clock_mono_ns());
         record_attempt(c, false, why);
