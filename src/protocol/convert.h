@@ -55,7 +55,29 @@ struct conv {
     size_t n_tool_names;
     struct ir_usage usage;         /* latest usage snapshot seen (stream or response) */
     struct conv_stream_state *stream;
+    /* Set by conv_encode_request for a B upstream when structured output is emulated with
+     * the tool trick (§3.7): the upstream request carries the synthetic tool
+     * CONV_JSON_TOOL_NAME; the response/stream half turns its tool_use into text (the
+     * compact JSON of its input) and finish END_TURN. json_tool_forced: tool_choice forces
+     * it (no client tools, thinking off). */
+    bool json_tool_trick;
+    bool json_tool_forced;
+    /* The reasoning actually requested upstream after the profile rules (§3.8, §3.2.3.6
+     * may disable thinking), for the response half. */
+    bool thinking_sent;
 };
+
+/* Name of the synthetic tool of the JSON-mode tool trick (§3.7). */
+#define CONV_JSON_TOOL_NAME "json_tool_call"
+/* A Responses `custom` (free-form) tool is sent to A and B upstreams as a function tool
+ * whose only parameter is this string property; the response half unwraps
+ * {"input":"…"} back into a custom_tool_call's `input`. */
+#define CONV_CUSTOM_TOOL_ARG "input"
+/* Largest decoded size of an inline (base64 / data URL) image a client may send when its
+ * request is converted; above it the request fails with 400 before any upstream is called.
+ * Claude's own limit is 5 MB of base64 text (≈ 3.75 MB of bytes); 3 MB (decimal) of bytes
+ * stays under every upstream's limit, so an image of "3 MB" or more is refused. */
+#define CONV_IMAGE_MAX_BYTES 3000000u
 
 /* A context for converting one attempt (pool-owned; never NULL unless out of memory). */
 struct conv *conv_new(pool_t *pool, enum api_format client, enum api_format upstream,
