@@ -16,10 +16,14 @@ int conv_request_decode(enum api_format client, pool_t *pool, struct slice body,
     if (!root) return -1;
     struct req_dec d = {pool, err};
     switch (client) {
-    case API_CHAT: return req_decode_chat(&d, root, out);
-    case API_MESSAGES: return req_decode_messages(&d, root, out);
-    case API_RESPONSES: return req_decode_responses(&d, root, out);
-    case API_COMPLETIONS: return req_decode_completions(&d, root, out);
+    case API_CHAT:
+        return req_decode_chat(&d, root, out);
+    case API_MESSAGES:
+        return req_decode_messages(&d, root, out);
+    case API_RESPONSES:
+        return req_decode_responses(&d, root, out);
+    case API_COMPLETIONS:
+        return req_decode_completions(&d, root, out);
     }
     return req_fail(err, "unknown API format");
 }
@@ -58,10 +62,14 @@ int conv_encode_request(struct conv *cv, struct slice *out_body, struct conv_err
     cv->n_tool_names = 0;
     cv->json_tool_trick = cv->json_tool_forced = cv->thinking_sent = false;
     switch (cv->upstream) {
-    case API_CHAT: return req_encode_chat(&e, out_body);
-    case API_MESSAGES: return req_encode_messages(&e, out_body);
-    case API_RESPONSES: return req_encode_responses(&e, out_body);
-    case API_COMPLETIONS: break;
+    case API_CHAT:
+        return req_encode_chat(&e, out_body);
+    case API_MESSAGES:
+        return req_encode_messages(&e, out_body);
+    case API_RESPONSES:
+        return req_encode_responses(&e, out_body);
+    case API_COMPLETIONS:
+        break;
     }
     return req_fail(err, "a legacy Completions upstream can only serve Completions clients");
 }
@@ -71,9 +79,9 @@ int conv_encode_request(struct conv *cv, struct slice *out_body, struct conv_err
  * per tool, and a fixed 1,600 tokens per image or document (Claude's cost of a ~1.2
  * megapixel image). It is an estimate, documented as such: only an upstream speaking
  * Messages can count exactly. */
-#define EST_CHARS_PER_TOKEN 4
+#define EST_CHARS_PER_TOKEN  4
 #define EST_MESSAGE_OVERHEAD 4
-#define EST_MEDIA_TOKENS 1600
+#define EST_MEDIA_TOKENS     1600
 
 static size_t est_parts(const struct ir_part *parts, size_t n, long *media)
 {
@@ -83,11 +91,18 @@ static size_t est_parts(const struct ir_part *parts, size_t n, long *media)
         switch (p->kind) {
         case IR_PART_TEXT:
         case IR_PART_REFUSAL:
-        case IR_PART_THINKING: chars += p->text.n; break;
+        case IR_PART_THINKING:
+            chars += p->text.n;
+            break;
         case IR_PART_IMAGE:
-        case IR_PART_FILE: (*media)++; break;
-        case IR_PART_REDACTED_THINKING: break;
-        case IR_PART_TOOL_CALL: chars += p->call.name.n + p->call.args.n + p->call.id.n; break;
+        case IR_PART_FILE:
+            (*media)++;
+            break;
+        case IR_PART_REDACTED_THINKING:
+            break;
+        case IR_PART_TOOL_CALL:
+            chars += p->call.name.n + p->call.args.n + p->call.id.n;
+            break;
         case IR_PART_TOOL_RESULT:
             chars += p->result.tool_id.n + est_parts(p->result.parts, p->result.n_parts, media);
             break;

@@ -81,8 +81,8 @@ static int dec_user_part(struct req_dec *d, struct ir_request *r, json_t *part,
         return 0;
     }
     if (!type.p) return req_fail(d->err, "%s.type is required", path);
-    return req_fail(d->err, "%s: unknown content type '%.*s'", path, (int)(type.n > 40 ? 40 : type.n),
-                    type.p);
+    return req_fail(d->err, "%s: unknown content type '%.*s'", path,
+                    (int)(type.n > 40 ? 40 : type.n), type.p);
 }
 
 /* content: string, or an array of parts (must not be empty). */
@@ -305,15 +305,17 @@ static int dec_tool_msg(struct req_dec *d, struct ir_request *r, json_t *m, bool
             const struct ir_message *am = &r->msgs[i];
             if (am->role != IR_ROLE_ASSISTANT) continue;
             for (size_t k = am->n_parts; k-- > 0;)
-                if (am->parts[k].kind == IR_PART_TOOL_CALL && slice_eq(am->parts[k].call.name, name)) {
+                if (am->parts[k].kind == IR_PART_TOOL_CALL &&
+                    slice_eq(am->parts[k].call.name, name)) {
                     id = am->parts[k].call.id;
                     break;
                 }
         }
         if (!id.p)
-            return req_fail(d->err, "%s: a function result for '%.*s' has no matching function "
-                                    "call before it", path, (int)(name.n > 64 ? 64 : name.n),
-                            name.p ? name.p : "");
+            return req_fail(d->err,
+                            "%s: a function result for '%.*s' has no matching function "
+                            "call before it",
+                            path, (int)(name.n > 64 ? 64 : name.n), name.p ? name.p : "");
     } else {
         int rc = req_get_str(d, m, "tool_call_id", &id, path);
         if (rc < 0) return -1;
@@ -395,10 +397,15 @@ static int dec_tool_choice(struct req_dec *d, json_t *root, struct ir_request *r
     if (!tc || json_is_null(tc)) return 0;
     if (json_is_string(tc)) {
         const char *s = json_string_value(tc);
-        if (!strcmp(s, "auto")) r->tool_choice.mode = IR_TC_AUTO;
-        else if (!strcmp(s, "none")) r->tool_choice.mode = IR_TC_NONE;
-        else if (!strcmp(s, "required")) r->tool_choice.mode = IR_TC_ANY;
-        else return req_fail(d->err, "tool_choice must be \"auto\", \"none\", \"required\" or an object");
+        if (!strcmp(s, "auto"))
+            r->tool_choice.mode = IR_TC_AUTO;
+        else if (!strcmp(s, "none"))
+            r->tool_choice.mode = IR_TC_NONE;
+        else if (!strcmp(s, "required"))
+            r->tool_choice.mode = IR_TC_ANY;
+        else
+            return req_fail(d->err,
+                            "tool_choice must be \"auto\", \"none\", \"required\" or an object");
         return 0;
     }
     if (!json_is_object(tc)) return req_fail(d->err, "tool_choice must be a string or an object");
@@ -422,14 +429,16 @@ static int dec_tool_choice(struct req_dec *d, json_t *root, struct ir_request *r
         if (req_get_str(d, at, "mode", &mode, "tool_choice.allowed_tools") < 0) return -1;
         r->tool_choice.mode = IR_TC_ALLOWED;
         r->tool_choice.required = slice_eq_str(mode, "required");
-        r->tool_choice.names = pool_calloc(d->pool, (json_array_size(tools) + 1) * sizeof(struct slice));
+        r->tool_choice.names =
+            pool_calloc(d->pool, (json_array_size(tools) + 1) * sizeof(struct slice));
         if (!r->tool_choice.names) return req_oom(d->err);
         size_t i;
         json_t *t;
         json_array_foreach(tools, i, t)
         {
             json_t *f = json_object_get(t, "function");
-            json_t *name = json_is_object(f) ? json_object_get(f, "name") : json_object_get(t, "name");
+            json_t *name =
+                json_is_object(f) ? json_object_get(f, "name") : json_object_get(t, "name");
             if (json_is_string(name))
                 r->tool_choice.names[r->tool_choice.n_names++] = req_jstr(d->pool, name);
         }
@@ -485,9 +494,10 @@ static int dec_reasoning(struct req_dec *d, json_t *root, struct ir_request *r)
     if (effort.p) {
         enum ir_effort e = req_effort_parse(effort);
         if (e == IR_EFFORT_UNSET)
-            return req_fail(d->err, "reasoning_effort '%.*s' is not one of none, minimal, low, "
-                                    "medium, high, xhigh", (int)(effort.n > 20 ? 20 : effort.n),
-                            effort.p);
+            return req_fail(d->err,
+                            "reasoning_effort '%.*s' is not one of none, minimal, low, "
+                            "medium, high, xhigh",
+                            (int)(effort.n > 20 ? 20 : effort.n), effort.p);
         r->reasoning.effort = e;
         if (r->reasoning.enabled < 0) r->reasoning.enabled = e != IR_EFFORT_NONE;
     }
@@ -540,12 +550,13 @@ int req_decode_chat(struct req_dec *d, json_t *root, struct ir_request *r)
             if (req_get_str(d, m, "name", &msg->name, path) < 0) return -1;
             if (dec_assistant(d, m, msg, path, i) < 0) return -1;
         } else if (slice_eq_str(role, "tool") || slice_eq_str(role, "function")) {
-            if (dec_tool_msg(d, r, m, slice_eq_str(role, "function"), &msg_cap, path) < 0) return -1;
+            if (dec_tool_msg(d, r, m, slice_eq_str(role, "function"), &msg_cap, path) < 0)
+                return -1;
         } else if (!role.p) {
             return req_fail(d->err, "%s.role is required", path);
         } else {
-            return req_fail(d->err, "%s: unknown role '%.*s'", path, (int)(role.n > 30 ? 30 : role.n),
-                            role.p);
+            return req_fail(d->err, "%s: unknown role '%.*s'", path,
+                            (int)(role.n > 30 ? 30 : role.n), role.p);
         }
     }
     if (dec_tools(d, root, r) < 0 || dec_tool_choice(d, root, r) < 0) return -1;
@@ -574,7 +585,8 @@ int req_decode_chat(struct req_dec *d, json_t *root, struct ir_request *r)
         json_t *s;
         json_array_foreach(stop, k, s)
         {
-            if (!json_is_string(s)) return req_fail(d->err, "'stop' must be a string or an array of strings");
+            if (!json_is_string(s))
+                return req_fail(d->err, "'stop' must be a string or an array of strings");
             r->stop[r->n_stop++] = req_jstr(d->pool, s);
         }
     } else if (stop && !json_is_null(stop)) {
@@ -600,7 +612,8 @@ int req_decode_chat(struct req_dec *d, json_t *root, struct ir_request *r)
     if (req_get_bool(d, root, "stream", &r->stream, "") < 0) return -1;
     json_t *so = NULL;
     if (req_get_obj(d, root, "stream_options", &so, "") < 0) return -1;
-    if (so && req_get_bool(d, so, "include_usage", &r->include_usage, "stream_options") < 0) return -1;
+    if (so && req_get_bool(d, so, "include_usage", &r->include_usage, "stream_options") < 0)
+        return -1;
     if (req_get_bool(d, root, "store", &r->store, "") < 0 ||
         req_get_str(d, root, "prompt_cache_key", &r->prompt_cache_key, "") < 0 ||
         req_get_str(d, root, "verbosity", &r->verbosity, "") < 0)
@@ -609,7 +622,8 @@ int req_decode_chat(struct req_dec *d, json_t *root, struct ir_request *r)
     if (json_is_array(mod)) {
         size_t k;
         json_t *s;
-        json_array_foreach(mod, k, s) if (json_is_string(s) && !strcmp(json_string_value(s), "audio"))
+        json_array_foreach(mod, k,
+                           s) if (json_is_string(s) && !strcmp(json_string_value(s), "audio"))
             r->same_format_only = "audio output can only come from an OpenAI Chat Completions "
                                   "upstream, and none serves this model";
     }
@@ -621,7 +635,8 @@ int req_decode_chat(struct req_dec *d, json_t *root, struct ir_request *r)
 static json_t *enc_user_part(struct req_enc *e, const struct ir_part *p)
 {
     (void)e;
-    if (p->kind == IR_PART_TEXT) return json_pack("{s:s,s:o}", "type", "text", "text", req_js(p->text));
+    if (p->kind == IR_PART_TEXT)
+        return json_pack("{s:s,s:o}", "type", "text", "text", req_js(p->text));
     if (p->kind == IR_PART_IMAGE) {
         json_t *iu = json_object();
         if (p->media.src == IR_SRC_BASE64) {
@@ -656,8 +671,10 @@ static json_t *enc_user_content(struct req_enc *e, const struct ir_part *parts, 
 {
     size_t texts = 0, others = 0;
     for (size_t i = 0; i < n; i++) {
-        if (parts[i].kind == IR_PART_TEXT) texts++;
-        else if (parts[i].kind == IR_PART_IMAGE || parts[i].kind == IR_PART_FILE) others++;
+        if (parts[i].kind == IR_PART_TEXT)
+            texts++;
+        else if (parts[i].kind == IR_PART_IMAGE || parts[i].kind == IR_PART_FILE)
+            others++;
     }
     if (others == 0 && texts <= 1) {
         for (size_t i = 0; i < n; i++)
@@ -689,30 +706,44 @@ static bool has_media(const struct ir_part *parts, size_t n)
     return false;
 }
 
+/* The synthetic user message: a lone text part is written as a plain string. */
+static json_t *user_msg(json_t *parts)
+{
+    json_t *first = json_array_get(parts, 0);
+    if (json_array_size(parts) == 1 &&
+        !strcmp(json_string_value(json_object_get(first, "type")), "text")) {
+        json_t *t = json_incref(json_object_get(first, "text"));
+        json_decref(parts);
+        return json_pack("{s:s,s:o}", "role", "user", "content", t);
+    }
+    return json_pack("{s:s,s:o}", "role", "user", "content", parts);
+}
+
 static json_t *enc_messages(struct req_enc *e)
 {
     const struct ir_request *r = e->req;
     json_t *msgs = json_array();
     if (r->n_system) {
         struct slice sys = req_join_text(e->pool, r->system, r->n_system, "\n\n");
-        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "system", "content", req_js(sys)));
+        json_array_append_new(msgs,
+                              json_pack("{s:s,s:o}", "role", "system", "content", req_js(sys)));
     }
     /* ids of the calls of the last assistant message still waiting for a tool message */
     const struct ir_message *calling = NULL;
     bool *answered = NULL;
     json_t *pending_user = NULL; /* synthetic user message holding tool-result images */
 
-#define CLOSE_RUN()                                                                              \
-    do {                                                                                         \
-        if (calling) {                                                                           \
-            for (size_t k = 0; k < calling->n_parts; k++)                                        \
-                if (calling->parts[k].kind == IR_PART_TOOL_CALL && !answered[k])                 \
-                    json_array_append_new(                                                       \
-                        msgs, json_pack("{s:s,s:o,s:s}", "role", "tool", "tool_call_id",         \
-                                        req_js(calling->parts[k].call.id), "content",            \
-                                        "(no result returned)"));                                \
-            calling = NULL;                                                                      \
-        }                                                                                        \
+#define CLOSE_RUN()                                                                                \
+    do {                                                                                           \
+        if (calling) {                                                                             \
+            for (size_t k = 0; k < calling->n_parts; k++)                                          \
+                if (calling->parts[k].kind == IR_PART_TOOL_CALL && !answered[k])                   \
+                    json_array_append_new(msgs, json_pack("{s:s,s:o,s:s}", "role", "tool",         \
+                                                          "tool_call_id",                          \
+                                                          req_js(calling->parts[k].call.id),       \
+                                                          "content", "(no result returned)"));     \
+            calling = NULL;                                                                        \
+        }                                                                                          \
     } while (0)
 
     for (size_t i = 0; i < r->n_msgs; i++) {
@@ -734,18 +765,20 @@ static json_t *enc_messages(struct req_enc *e)
                     char *t = pool_printf(e->pool, "[tool result for %.*s]\n%.*s",
                                           (int)p->result.tool_id.n, p->result.tool_id.p,
                                           (int)text.n, text.p);
-                    json_array_append_new(pending_user, json_pack("{s:s,s:s}", "type", "text", "text", t ? t : ""));
+                    json_array_append_new(
+                        pending_user, json_pack("{s:s,s:s}", "type", "text", "text", t ? t : ""));
                     continue;
                 }
                 answered[idx] = true;
-                json_array_append_new(msgs, json_pack("{s:s,s:o,s:o}", "role", "tool", "tool_call_id",
-                                                      req_js(p->result.tool_id), "content",
-                                                      req_js(text)));
+                json_array_append_new(msgs, json_pack("{s:s,s:o,s:o}", "role", "tool",
+                                                      "tool_call_id", req_js(p->result.tool_id),
+                                                      "content", req_js(text)));
                 if (has_media(p->result.parts, p->result.n_parts)) {
                     if (!pending_user) pending_user = json_array();
                     char *t = pool_printf(e->pool, "Image returned by tool call %.*s:",
                                           (int)p->result.tool_id.n, p->result.tool_id.p);
-                    json_array_append_new(pending_user, json_pack("{s:s,s:s}", "type", "text", "text", t ? t : ""));
+                    json_array_append_new(
+                        pending_user, json_pack("{s:s,s:s}", "type", "text", "text", t ? t : ""));
                     for (size_t q = 0; q < p->result.n_parts; q++) {
                         const struct ir_part *mp = &p->result.parts[q];
                         if (mp->kind == IR_PART_IMAGE || mp->kind == IR_PART_FILE)
@@ -762,7 +795,7 @@ static json_t *enc_messages(struct req_enc *e)
                     json_t *v = enc_user_part(e, &m->parts[k]);
                     if (v) json_array_append_new(pending_user, v);
                 }
-                json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", pending_user));
+                json_array_append_new(msgs, user_msg(pending_user));
                 pending_user = NULL;
                 continue;
             }
@@ -773,7 +806,7 @@ static json_t *enc_messages(struct req_enc *e)
             continue;
         }
         if (pending_user) {
-            json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", pending_user));
+            json_array_append_new(msgs, user_msg(pending_user));
             pending_user = NULL;
         }
         /* assistant */
@@ -785,10 +818,14 @@ static json_t *enc_messages(struct req_enc *e)
         size_t n_text = 0;
         for (size_t k = 0; k < m->n_parts; k++) {
             const struct ir_part *p = &m->parts[k];
-            if (p->kind == IR_PART_TEXT) n_text++;
-            else if (p->kind == IR_PART_TOOL_CALL) json_array_append_new(calls, enc_tool_call(e, p));
-            else if (p->kind == IR_PART_REFUSAL) refusal = p->text;
-            else if (p->kind == IR_PART_THINKING && p->text.n && !thinking.n) thinking = p->text;
+            if (p->kind == IR_PART_TEXT)
+                n_text++;
+            else if (p->kind == IR_PART_TOOL_CALL)
+                json_array_append_new(calls, enc_tool_call(e, p));
+            else if (p->kind == IR_PART_REFUSAL)
+                refusal = p->text;
+            else if (p->kind == IR_PART_THINKING && p->text.n && !thinking.n)
+                thinking = p->text;
         }
         if (json_array_size(calls) && text.n == 0)
             req_set(am, "content", json_null());
@@ -813,8 +850,7 @@ static json_t *enc_messages(struct req_enc *e)
         json_array_append_new(msgs, am);
     }
     CLOSE_RUN();
-    if (pending_user)
-        json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", pending_user));
+    if (pending_user) json_array_append_new(msgs, user_msg(pending_user));
 #undef CLOSE_RUN
     return msgs;
 }
@@ -826,8 +862,9 @@ static json_t *enc_tool_def(struct req_enc *e, const struct ir_tool *t)
     if (t->description.n) req_set(f, "description", req_js(t->description));
     json_t *schema;
     if (t->custom) {
-        schema = json_pack("{s:s,s:{s:{s:s}},s:[s]}", "type", "object", "properties",
-                           CONV_CUSTOM_TOOL_ARG, "type", "string", "required", CONV_CUSTOM_TOOL_ARG);
+        schema =
+            json_pack("{s:s,s:{s:{s:s}},s:[s]}", "type", "object", "properties",
+                      CONV_CUSTOM_TOOL_ARG, "type", "string", "required", CONV_CUSTOM_TOOL_ARG);
     } else {
         schema = req_jparse(t->schema_json);
         if (!schema) schema = json_pack("{s:s,s:{}}", "type", "object", "properties");
@@ -851,10 +888,17 @@ int req_encode_chat(struct req_enc *e, struct slice *out)
             json_array_append_new(tools, enc_tool_def(e, &r->tools[i]));
         req_set(root, "tools", tools);
         switch (r->tool_choice.mode) {
-        case IR_TC_UNSET: break;
-        case IR_TC_AUTO: req_set(root, "tool_choice", json_string("auto")); break;
-        case IR_TC_NONE: req_set(root, "tool_choice", json_string("none")); break;
-        case IR_TC_ANY: req_set(root, "tool_choice", json_string("required")); break;
+        case IR_TC_UNSET:
+            break;
+        case IR_TC_AUTO:
+            req_set(root, "tool_choice", json_string("auto"));
+            break;
+        case IR_TC_NONE:
+            req_set(root, "tool_choice", json_string("none"));
+            break;
+        case IR_TC_ANY:
+            req_set(root, "tool_choice", json_string("required"));
+            break;
         case IR_TC_NAMED:
             req_set(root, "tool_choice",
                     json_pack("{s:s,s:{s:o}}", "type", "function", "function", "name",
@@ -863,8 +907,9 @@ int req_encode_chat(struct req_enc *e, struct slice *out)
         case IR_TC_ALLOWED: {
             json_t *names = json_array();
             for (size_t i = 0; i < r->tool_choice.n_names; i++)
-                json_array_append_new(names, json_pack("{s:s,s:{s:o}}", "type", "function", "function", "name",
-                                                       req_js(req_tool_name(e, r->tool_choice.names[i]))));
+                json_array_append_new(
+                    names, json_pack("{s:s,s:{s:o}}", "type", "function", "function", "name",
+                                     req_js(req_tool_name(e, r->tool_choice.names[i]))));
             req_set(root, "tool_choice",
                     json_pack("{s:s,s:{s:s,s:o}}", "type", "allowed_tools", "allowed_tools", "mode",
                               r->tool_choice.required ? "required" : "auto", "tools", names));
@@ -881,13 +926,17 @@ int req_encode_chat(struct req_enc *e, struct slice *out)
     if (!isnan(r->top_p)) req_set(root, "top_p", json_real(r->top_p));
     if (r->n_stop) {
         json_t *stop = json_array();
-        for (size_t i = 0; i < r->n_stop && i < 4; i++) json_array_append_new(stop, req_js(r->stop[i]));
+        for (size_t i = 0; i < r->n_stop && i < 4; i++)
+            json_array_append_new(stop, req_js(r->stop[i]));
         req_set(root, "stop", stop);
     }
     if (r->n > 0) req_set(root, "n", json_integer(r->n));
     switch (r->rf.kind) {
-    case IR_RF_UNSET: break;
-    case IR_RF_TEXT: req_set(root, "response_format", json_pack("{s:s}", "type", "text")); break;
+    case IR_RF_UNSET:
+        break;
+    case IR_RF_TEXT:
+        req_set(root, "response_format", json_pack("{s:s}", "type", "text"));
+        break;
     case IR_RF_JSON_OBJECT:
         req_set(root, "response_format", json_pack("{s:s}", "type", "json_object"));
         break;
@@ -897,12 +946,14 @@ int req_encode_chat(struct req_enc *e, struct slice *out)
         json_t *schema = req_jparse(r->rf.schema_json);
         req_set(js, "schema", schema ? schema : json_object());
         if (r->rf.strict >= 0) req_set(js, "strict", json_boolean(r->rf.strict));
-        req_set(root, "response_format", json_pack("{s:s,s:o}", "type", "json_schema", "json_schema", js));
+        req_set(root, "response_format",
+                json_pack("{s:s,s:o}", "type", "json_schema", "json_schema", js));
         break;
     }
     }
     enum ir_effort eff = req_openai_effort(r);
-    if (eff != IR_EFFORT_UNSET) req_set(root, "reasoning_effort", json_string(req_effort_name(eff)));
+    if (eff != IR_EFFORT_UNSET)
+        req_set(root, "reasoning_effort", json_string(req_effort_name(eff)));
     e->cv->thinking_sent = eff != IR_EFFORT_UNSET && eff != IR_EFFORT_NONE;
     if (r->verbosity.n) req_set(root, "verbosity", req_js(r->verbosity));
     if (r->user_id.n) req_set(root, "user", req_js(r->user_id));

@@ -39,7 +39,8 @@ int req_decode_completions(struct req_dec *d, json_t *root, struct ir_request *r
     if (suffix.n)
         r->same_format_only = "'suffix' (insertion) can only be sent to a Completions upstream";
     long best_of = -1, n = -1;
-    if (req_get_count(d, root, "best_of", &best_of, "") < 0 || req_get_count(d, root, "n", &n, "") < 0)
+    if (req_get_count(d, root, "best_of", &best_of, "") < 0 ||
+        req_get_count(d, root, "n", &n, "") < 0)
         return -1;
     if (best_of > 1) r->same_format_only = "best_of > 1 can only be sent to a Completions upstream";
     if (n >= 0) r->n = (int)n;
@@ -64,7 +65,8 @@ int req_decode_completions(struct req_dec *d, json_t *root, struct ir_request *r
         json_t *s;
         json_array_foreach(stop, i, s)
         {
-            if (!json_is_string(s)) return req_fail(d->err, "'stop' must be a string or an array of strings");
+            if (!json_is_string(s))
+                return req_fail(d->err, "'stop' must be a string or an array of strings");
             r->stop[r->n_stop++] = req_jstr(d->pool, s);
         }
     } else if (stop && !json_is_null(stop)) {
@@ -72,7 +74,8 @@ int req_decode_completions(struct req_dec *d, json_t *root, struct ir_request *r
     }
     json_t *so = NULL;
     if (req_get_obj(d, root, "stream_options", &so, "") < 0) return -1;
-    if (so && req_get_bool(d, so, "include_usage", &r->include_usage, "stream_options") < 0) return -1;
+    if (so && req_get_bool(d, so, "include_usage", &r->include_usage, "stream_options") < 0)
+        return -1;
     /* logprobs, presence/frequency penalties, seed, logit_bias: dropped */
     return 0;
 }

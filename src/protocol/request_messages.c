@@ -62,7 +62,8 @@ static int dec_document(struct req_dec *d, json_t *b, struct ir_part *p, const c
     if (!src) return req_fail(d->err, "%s.source is required", path);
     struct slice type = SLICE_NULL, mt = SLICE_NULL, data = SLICE_NULL;
     const char *sp = req_path(d->pool, path, "source", -1);
-    if (req_get_str(d, src, "type", &type, sp) < 0 || req_get_str(d, src, "media_type", &mt, sp) < 0)
+    if (req_get_str(d, src, "type", &type, sp) < 0 ||
+        req_get_str(d, src, "media_type", &mt, sp) < 0)
         return -1;
     json_t *title = json_object_get(b, "title");
     if (json_is_string(title)) p->media.filename = req_jstr(d->pool, title);
@@ -91,7 +92,8 @@ static int dec_document(struct req_dec *d, json_t *b, struct ir_part *p, const c
     if (slice_eq_str(type, "content")) { /* text blocks */
         json_t *c = json_object_get(src, "content");
         p->kind = IR_PART_TEXT;
-        if (json_is_string(c)) p->text = req_jstr(d->pool, c);
+        if (json_is_string(c))
+            p->text = req_jstr(d->pool, c);
         else if (json_is_array(c) && json_array_size(c))
             p->text = req_jstr(d->pool, json_object_get(json_array_get(c, 0), "text"));
         return 0;
@@ -127,8 +129,7 @@ static int dec_user_block(struct req_dec *d, json_t *b, struct ir_part **parts, 
     if (!json_is_object(b)) return req_fail(d->err, "%s must be an object", path);
     struct slice type = SLICE_NULL;
     if (req_get_str(d, b, "type", &type, path) < 0) return -1;
-    if (slice_eq_str(type, "tool_reference") || slice_eq_str(type, "container_upload"))
-        return 1;
+    if (slice_eq_str(type, "tool_reference") || slice_eq_str(type, "container_upload")) return 1;
     struct ir_part *p = req_add_part(d->pool, parts, n, cap);
     if (!p) return req_oom(d->err);
     if (slice_eq_str(type, "text")) {
@@ -271,7 +272,8 @@ static int dec_system_value(struct req_dec *d, struct ir_request *r, json_t *sys
         p->text = req_jstr(d->pool, sys);
         return 0;
     }
-    if (!json_is_array(sys)) return req_fail(d->err, "'%s' must be a string or an array of text blocks", path);
+    if (!json_is_array(sys))
+        return req_fail(d->err, "'%s' must be a string or an array of text blocks", path);
     size_t i;
     json_t *b;
     json_array_foreach(sys, i, b)
@@ -315,7 +317,8 @@ static int dec_tools(struct req_dec *d, json_t *root, struct ir_request *r)
         json_t *schema = json_object_get(t, "input_schema");
         if (!schema || json_is_null(schema))
             return req_fail(d->err, "%s.input_schema is required", path);
-        if (req_tool_schema(d, schema, &tool->schema_json, req_path(d->pool, path, "input_schema", -1)) < 0)
+        if (req_tool_schema(d, schema, &tool->schema_json,
+                            req_path(d->pool, path, "input_schema", -1)) < 0)
             return -1;
         bool strict;
         int rc = req_get_bool(d, t, "strict", &strict, path);
@@ -335,9 +338,12 @@ static int dec_tool_choice(struct req_dec *d, json_t *root, struct ir_request *r
     if (!tc) return 0;
     struct slice type = SLICE_NULL;
     if (req_get_str(d, tc, "type", &type, "tool_choice") < 0) return -1;
-    if (slice_eq_str(type, "auto")) r->tool_choice.mode = IR_TC_AUTO;
-    else if (slice_eq_str(type, "any")) r->tool_choice.mode = IR_TC_ANY;
-    else if (slice_eq_str(type, "none")) r->tool_choice.mode = IR_TC_NONE;
+    if (slice_eq_str(type, "auto"))
+        r->tool_choice.mode = IR_TC_AUTO;
+    else if (slice_eq_str(type, "any"))
+        r->tool_choice.mode = IR_TC_ANY;
+    else if (slice_eq_str(type, "none"))
+        r->tool_choice.mode = IR_TC_NONE;
     else if (slice_eq_str(type, "tool")) {
         r->tool_choice.mode = IR_TC_NAMED;
         int rc = req_get_str(d, tc, "name", &r->tool_choice.name, "tool_choice");
@@ -364,7 +370,8 @@ static int dec_thinking(struct req_dec *d, json_t *root, struct ir_request *r)
         if (effort.p) {
             r->reasoning.effort = req_effort_parse(effort);
             if (r->reasoning.effort == IR_EFFORT_UNSET || r->reasoning.effort == IR_EFFORT_NONE)
-                return req_fail(d->err, "output_config.effort must be low, medium, high, xhigh or max");
+                return req_fail(d->err,
+                                "output_config.effort must be low, medium, high, xhigh or max");
         }
         json_t *fmt = NULL;
         if (req_get_obj(d, oc, "format", &fmt, "output_config") < 0) return -1;
@@ -391,7 +398,8 @@ static int dec_thinking(struct req_dec *d, json_t *root, struct ir_request *r)
         long b = -1;
         int rc = req_get_count(d, th, "budget_tokens", &b, "thinking");
         if (rc < 0) return -1;
-        if (rc == 0) return req_fail(d->err, "thinking.budget_tokens is required when thinking is enabled");
+        if (rc == 0)
+            return req_fail(d->err, "thinking.budget_tokens is required when thinking is enabled");
         r->reasoning.enabled = 1;
         r->reasoning.budget = b;
     } else if (slice_eq_str(type, "adaptive")) {
@@ -425,7 +433,8 @@ int req_decode_messages(struct req_dec *d, json_t *root, struct ir_request *r)
         if (req_get_str(d, m, "role", &role, path) < 0) return -1;
         json_t *c = json_object_get(m, "content");
         if (!json_is_string(c) && !json_is_array(c))
-            return req_fail(d->err, "%s.content must be a string or an array of content blocks", path);
+            return req_fail(d->err, "%s.content must be a string or an array of content blocks",
+                            path);
         if (json_is_array(c) && json_array_size(c) == 0)
             return req_fail(d->err, "%s.content must not be an empty array", path);
         if (slice_eq_str(role, "system")) { /* mid-conversation system: hoisted */
@@ -479,7 +488,8 @@ int req_decode_messages(struct req_dec *d, json_t *root, struct ir_request *r)
         json_array_foreach(c, k, b)
         {
             json_t *type = json_object_get(b, "type");
-            if (json_is_string(type) && strcmp(json_string_value(type), "tool_result") == 0) continue;
+            if (json_is_string(type) && strcmp(json_string_value(type), "tool_result") == 0)
+                continue;
             others++;
             if (dec_user_block(d, b, &tmp.parts, &tmp.n_parts, &cap,
                                req_path(d->pool, path, "content", (long)k)) < 0)
@@ -491,7 +501,8 @@ int req_decode_messages(struct req_dec *d, json_t *root, struct ir_request *r)
             *msg = tmp;
         }
     }
-    if (dec_tools(d, root, r) < 0 || dec_tool_choice(d, root, r) < 0 || dec_thinking(d, root, r) < 0)
+    if (dec_tools(d, root, r) < 0 || dec_tool_choice(d, root, r) < 0 ||
+        dec_thinking(d, root, r) < 0)
         return -1;
     if (req_get_count(d, root, "max_tokens", &r->max_output_tokens, "") < 0 ||
         req_get_num(d, root, "temperature", &r->temperature, "") < 0 ||
@@ -508,7 +519,8 @@ int req_decode_messages(struct req_dec *d, json_t *root, struct ir_request *r)
         json_t *s;
         json_array_foreach(stop, k, s)
         {
-            if (!json_is_string(s)) return req_fail(d->err, "'stop_sequences' must be an array of strings");
+            if (!json_is_string(s))
+                return req_fail(d->err, "'stop_sequences' must be an array of strings");
             r->stop[r->n_stop++] = req_jstr(d->pool, s);
         }
     }
@@ -593,15 +605,18 @@ static json_t *media_block(struct req_enc *e, const struct ir_part *p)
             return b;
         }
         if (!image && !slice_eq_str(p->media.media_type, "application/pdf")) {
-            req_fail(e->err, "file type '%.*s' cannot be sent to a Claude model (PDF and text files only)",
+            req_fail(e->err,
+                     "file type '%.*s' cannot be sent to a Claude model (PDF and text files only)",
                      (int)(p->media.media_type.n > 60 ? 60 : p->media.media_type.n),
                      p->media.media_type.p ? p->media.media_type.p : "");
             return NULL;
         }
-        src = json_pack("{s:s,s:o,s:o}", "type", "base64", "media_type", req_js(p->media.media_type),
-                        "data", req_js(p->media.data_or_url));
+        src = json_pack("{s:s,s:o,s:o}", "type", "base64", "media_type",
+                        req_js(p->media.media_type), "data", req_js(p->media.data_or_url));
         break;
-    case IR_SRC_URL: src = json_pack("{s:s,s:o}", "type", "url", "url", req_js(p->media.data_or_url)); break;
+    case IR_SRC_URL:
+        src = json_pack("{s:s,s:o}", "type", "url", "url", req_js(p->media.data_or_url));
+        break;
     case IR_SRC_FILE_ID:
         if (e->cv->client != API_MESSAGES) {
             req_fail(e->err, "a file_id refers to a file stored at the client's API and cannot be "
@@ -622,7 +637,8 @@ static int user_blocks(struct req_enc *e, json_t *content, const struct ir_part 
     for (size_t i = 0; i < n; i++) {
         const struct ir_part *p = &parts[i];
         json_t *b = NULL;
-        if (p->kind == IR_PART_TEXT || p->kind == IR_PART_REFUSAL) b = text_block(p->text, p);
+        if (p->kind == IR_PART_TEXT || p->kind == IR_PART_REFUSAL)
+            b = text_block(p->text, p);
         else if (p->kind == IR_PART_IMAGE || p->kind == IR_PART_FILE) {
             b = media_block(e, p);
             if (!b) return -1;
@@ -636,11 +652,12 @@ static json_t *thinking_block(const struct req_enc *e, const struct ir_part *p)
 {
     if (p->kind == IR_PART_REDACTED_THINKING) {
         if (p->think.sig_vendor != IR_VENDOR_ANTHROPIC || !p->think.redacted_data.n) return NULL;
-        return json_pack("{s:s,s:o}", "type", "redacted_thinking", "data", req_js(p->think.redacted_data));
+        return json_pack("{s:s,s:o}", "type", "redacted_thinking", "data",
+                         req_js(p->think.redacted_data));
     }
     if (p->think.sig_vendor == IR_VENDOR_ANTHROPIC && p->think.signature.n)
-        return json_pack("{s:s,s:o,s:o}", "type", "thinking", "thinking", req_js(p->text), "signature",
-                         req_js(p->think.signature));
+        return json_pack("{s:s,s:o,s:o}", "type", "thinking", "thinking", req_js(p->text),
+                         "signature", req_js(p->think.signature));
     if (e->prof->accepts_unsigned_thinking && p->think.sig_vendor == IR_VENDOR_NONE && p->text.n)
         return json_pack("{s:s,s:o}", "type", "thinking", "thinking", req_js(p->text));
     return NULL; /* foreign or unsigned reasoning cannot be replayed to Claude (§2.7) */
@@ -686,10 +703,12 @@ static json_t *build_messages(struct req_enc *e)
             for (size_t k = 0; k < m->n_parts; k++) {
                 const struct ir_part *p = &m->parts[k];
                 if (p->kind != IR_PART_TOOL_CALL) continue;
-                json_t *input = p->call.custom ? json_pack("{s:o}", CONV_CUSTOM_TOOL_ARG, req_js(p->call.args))
-                                               : req_args_object(p->call.args);
-                json_t *b = json_pack("{s:s,s:o,s:o,s:o}", "type", "tool_use", "id", tool_id(p->call.id),
-                                      "name", req_js(p->call.name), "input", input);
+                json_t *input = p->call.custom
+                                    ? json_pack("{s:o}", CONV_CUSTOM_TOOL_ARG, req_js(p->call.args))
+                                    : req_args_object(p->call.args);
+                json_t *b =
+                    json_pack("{s:s,s:o,s:o,s:o}", "type", "tool_use", "id", tool_id(p->call.id),
+                              "name", req_js(p->call.name), "input", input);
                 if (p->cache_bp) req_set(b, "cache_control", cache_ctl(p));
                 json_array_append_new(content, b);
             }
@@ -706,8 +725,10 @@ static json_t *build_messages(struct req_enc *e)
                 const struct ir_part *only = NULL;
                 for (size_t q = 0; q < p->result.n_parts; q++) {
                     const struct ir_part *x = &p->result.parts[q];
-                    if (x->kind == IR_PART_TEXT && !req_blank(x->text)) n_text++, only = x;
-                    else if (x->kind == IR_PART_IMAGE || x->kind == IR_PART_FILE) n_other++;
+                    if (x->kind == IR_PART_TEXT && !req_blank(x->text))
+                        n_text++, only = x;
+                    else if (x->kind == IR_PART_IMAGE || x->kind == IR_PART_FILE)
+                        n_other++;
                 }
                 if (n_text == 1 && n_other == 0 && !only->cache_bp) {
                     req_set(b, "content", req_js(only->text));
@@ -752,7 +773,8 @@ static bool has_block(json_t *m, const char *type)
 {
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(m, "content"), i, b) if (!strcmp(block_type(b), type)) return true;
+    json_array_foreach(json_object_get(m, "content"), i,
+                       b) if (!strcmp(block_type(b), type)) return true;
     return false;
 }
 
@@ -811,7 +833,8 @@ static void drop_empty(json_t *msgs)
                         json_t *x = json_array_get(rc, q);
                         json_t *tx = json_object_get(x, "text");
                         if (!strcmp(block_type(x), "text") &&
-                            req_blank((struct slice){json_string_value(tx), json_string_length(tx)}))
+                            req_blank(
+                                (struct slice){json_string_value(tx), json_string_length(tx)}))
                             json_array_remove(rc, q);
                     }
                     if (json_array_size(rc) == 0) json_object_del(b, "content");
@@ -896,7 +919,8 @@ static void pair_tools(struct req_enc *e, json_t *msgs)
             prev_ids = json_array();
             size_t k;
             json_t *b;
-            json_array_foreach(json_object_get(m, "content"), k, b) if (!strcmp(block_type(b), "tool_use"))
+            json_array_foreach(json_object_get(m, "content"), k,
+                               b) if (!strcmp(block_type(b), "tool_use"))
                 json_array_append(prev_ids, json_object_get(b, "id"));
             /* a tool_use in the final message is a prefill: left as is */
             if (json_array_size(prev_ids) == 0 || i + 1 >= json_array_size(msgs)) continue;
@@ -911,9 +935,9 @@ static void pair_tools(struct req_enc *e, json_t *msgs)
                 bool found = false;
                 size_t q;
                 json_t *x;
-                json_array_foreach(next, q, x) if (!strcmp(block_type(x), "tool_result") &&
-                                                   json_equal(json_object_get(x, "tool_use_id"), id))
-                    found = true;
+                json_array_foreach(
+                    next, q, x) if (!strcmp(block_type(x), "tool_result") &&
+                                    json_equal(json_object_get(x, "tool_use_id"), id)) found = true;
                 if (!found)
                     json_array_insert_new(next, pos++,
                                           json_pack("{s:s,s:O,s:s,s:b}", "type", "tool_result",
@@ -946,9 +970,11 @@ static void pair_tools(struct req_enc *e, json_t *msgs)
 static void fix_ends(json_t *msgs, bool have_system)
 {
     if (json_array_size(msgs) && is_role(json_array_get(msgs, 0), "assistant"))
-        json_array_insert_new(msgs, 0, msg_obj("user", json_pack("[{s:s,s:s}]", "type", "text", "text", "...")));
+        json_array_insert_new(
+            msgs, 0, msg_obj("user", json_pack("[{s:s,s:s}]", "type", "text", "text", "...")));
     if (json_array_size(msgs) == 0 && have_system)
-        json_array_append_new(msgs, msg_obj("user", json_pack("[{s:s,s:s}]", "type", "text", "text", "...")));
+        json_array_append_new(
+            msgs, msg_obj("user", json_pack("[{s:s,s:s}]", "type", "text", "text", "...")));
 }
 
 /* Step 7: keep the last 4 cache breakpoints in document order (tools, system, messages). */
@@ -963,11 +989,14 @@ static void cache_budget(json_t *tools, json_t *system, json_t *msgs)
     if (total <= 4) return;
     size_t drop = total - 4;
     json_array_foreach(tools, i, x) if (drop && json_object_get(x, "cache_control"))
-        json_object_del(x, "cache_control"), drop--;
+        json_object_del(x, "cache_control"),
+        drop--;
     json_array_foreach(system, i, x) if (drop && json_object_get(x, "cache_control"))
-        json_object_del(x, "cache_control"), drop--;
-    json_array_foreach(msgs, i, m) json_array_foreach(json_object_get(m, "content"), k, b) if (
-        drop && json_object_get(b, "cache_control")) json_object_del(b, "cache_control"),
+        json_object_del(x, "cache_control"),
+        drop--;
+    json_array_foreach(msgs, i, m) json_array_foreach(
+        json_object_get(m, "content"), k, b) if (drop && json_object_get(b, "cache_control"))
+        json_object_del(b, "cache_control"),
         drop--;
 }
 
@@ -978,10 +1007,19 @@ static bool user_id_ok(struct slice s)
     size_t digits = 0;
     for (size_t i = 0; i < s.n; i++) {
         char c = s.p[i];
-        if (c >= '0' && c <= '9') digits++;
-        else if (c != '+' && c != '-' && c != ' ' && c != '(' && c != ')') return true;
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (c != '+' && c != '-' && c != ' ' && c != '(' && c != ')')
+            return true;
     }
     return digits < 7;
+}
+
+static bool space_only(struct slice s)
+{
+    for (size_t i = 0; i < s.n; i++)
+        if (s.p[i] != ' ' && s.p[i] != '\t') return false;
+    return true;
 }
 
 static json_t *tool_def(const struct ir_tool *t)
@@ -991,11 +1029,13 @@ static json_t *tool_def(const struct ir_tool *t)
     if (t->description.n) req_set(o, "description", req_js(t->description));
     json_t *schema;
     if (t->custom) {
-        schema = json_pack("{s:s,s:{s:{s:s}},s:[s]}", "type", "object", "properties",
-                           CONV_CUSTOM_TOOL_ARG, "type", "string", "required", CONV_CUSTOM_TOOL_ARG);
+        schema =
+            json_pack("{s:s,s:{s:{s:s}},s:[s]}", "type", "object", "properties",
+                      CONV_CUSTOM_TOOL_ARG, "type", "string", "required", CONV_CUSTOM_TOOL_ARG);
     } else {
         schema = req_jparse(t->schema_json);
-        if (!schema) schema = json_pack("{s:s,s:{}}", "type", "object", "properties");
+        if (!schema)
+            schema = json_pack("{s:s,s:{}}", "type", "object", "properties");
         else if (json_is_object(schema) && !json_object_get(schema, "type"))
             json_object_set_new(schema, "type", json_string("object"));
     }
@@ -1015,7 +1055,8 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
 {
     const struct ir_request *r = e->req;
     const struct ir_profile *prof = e->prof;
-    if (r->n > 1) return req_fail(e->err, "n > 1 (several choices) is not supported by Claude models");
+    if (r->n > 1)
+        return req_fail(e->err, "n > 1 (several choices) is not supported by Claude models");
     json_t *root = req_root(e->pool);
     if (!root) return req_oom(e->err);
     req_set(root, "model", req_js(r->model));
@@ -1045,7 +1086,8 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
     bool forced = client_tools && (tc == IR_TC_ANY || tc == IR_TC_NAMED);
 
     /* thinking decision (§3.8, §3.3.2, §3.2.3.6) */
-    bool thinking = req_reasoning_on(r) && prof->claude_thinking != IR_CLAUDE_THINKING_NONE && !forced;
+    bool thinking =
+        req_reasoning_on(r) && prof->claude_thinking != IR_CLAUDE_THINKING_NONE && !forced;
     long cap = r->max_output_tokens;
     long max_tokens = cap >= 0 ? cap : prof->default_max_tokens;
     long budget = 0;
@@ -1077,21 +1119,25 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
         if (budget > 0 && budget < 1024) thinking = false;
     }
     req_set(root, "max_tokens", json_integer(max_tokens));
-    if (json_array_size(system)) req_set(root, "system", system);
-    else json_decref(system);
+    if (json_array_size(system))
+        req_set(root, "system", system);
+    else
+        json_decref(system);
     system = json_object_get(root, "system");
 
     if (thinking) {
         if (prof->claude_thinking == IR_CLAUDE_THINKING_ADAPTIVE) {
             enum ir_effort eff = r->reasoning.effort;
-            if (r->reasoning.budget > 0 && !r->reasoning.adaptive) eff = req_budget_effort(r->reasoning.budget);
+            if (r->reasoning.budget > 0 && !r->reasoning.adaptive)
+                eff = req_budget_effort(r->reasoning.budget);
             if (eff == IR_EFFORT_UNSET) eff = IR_EFFORT_MEDIUM;
             if (eff == IR_EFFORT_MINIMAL) eff = IR_EFFORT_LOW;
             if (eff == IR_EFFORT_XHIGH || eff == IR_EFFORT_MAX) eff = IR_EFFORT_HIGH;
             req_set(root, "thinking", json_pack("{s:s}", "type", "adaptive"));
             req_set(root, "output_config", json_pack("{s:s}", "effort", req_effort_name(eff)));
         } else {
-            req_set(root, "thinking", json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", (json_int_t)budget));
+            req_set(root, "thinking",
+                    json_pack("{s:s,s:I}", "type", "enabled", "budget_tokens", (json_int_t)budget));
         }
     }
     e->cv->thinking_sent = thinking;
@@ -1100,7 +1146,8 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
     if (r->rf.kind == IR_RF_JSON_OBJECT || r->rf.kind == IR_RF_JSON_SCHEMA) {
         json_t *schema = r->rf.kind == IR_RF_JSON_SCHEMA ? req_jparse(r->rf.schema_json) : NULL;
         if (!schema)
-            schema = json_pack("{s:s,s:b,s:{}}", "type", "object", "additionalProperties", 1, "properties");
+            schema = json_pack("{s:s,s:b,s:{}}", "type", "object", "additionalProperties", 1,
+                               "properties");
         if (prof->claude_structured_output_native) {
             json_t *oc = json_object_get(root, "output_config");
             if (!oc) {
@@ -1109,7 +1156,8 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
             }
             req_set(oc, "format", json_pack("{s:s,s:o}", "type", "json_schema", "schema", schema));
         } else {
-            json_array_append_new(tools, json_pack("{s:s,s:o}", "name", CONV_JSON_TOOL_NAME, "input_schema", schema));
+            json_array_append_new(
+                tools, json_pack("{s:s,s:o}", "name", CONV_JSON_TOOL_NAME, "input_schema", schema));
             e->cv->json_tool_trick = true;
             if (!client_tools && !thinking) {
                 tc = IR_TC_NAMED;
@@ -1122,11 +1170,18 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
         req_set(root, "tools", tools);
         json_t *choice = NULL;
         switch (tc) {
-        case IR_TC_UNSET: break;
+        case IR_TC_UNSET:
+            break;
         case IR_TC_ALLOWED:
-        case IR_TC_AUTO: choice = json_pack("{s:s}", "type", "auto"); break;
-        case IR_TC_NONE: choice = json_pack("{s:s}", "type", "none"); break;
-        case IR_TC_ANY: choice = json_pack("{s:s}", "type", "any"); break;
+        case IR_TC_AUTO:
+            choice = json_pack("{s:s}", "type", "auto");
+            break;
+        case IR_TC_NONE:
+            choice = json_pack("{s:s}", "type", "none");
+            break;
+        case IR_TC_ANY:
+            choice = json_pack("{s:s}", "type", "any");
+            break;
         case IR_TC_NAMED:
             choice = json_pack("{s:s,s:o}", "type", "tool", "name",
                                e->cv->json_tool_forced ? json_string(CONV_JSON_TOOL_NAME)
@@ -1157,11 +1212,15 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
         if (!isnan(tp)) req_set(root, "top_p", json_real(tp));
         if (r->top_k >= 0 && !thinking) req_set(root, "top_k", json_integer(r->top_k));
     }
+    /* Empty and space-only stop sequences are refused by Claude; a newline is a real stop
+     * sequence (legacy completions use it, TV15) and is kept. */
     json_t *stop = json_array();
     for (size_t i = 0; i < r->n_stop; i++)
-        if (!req_blank(r->stop[i])) json_array_append_new(stop, req_js(r->stop[i]));
-    if (json_array_size(stop)) req_set(root, "stop_sequences", stop);
-    else json_decref(stop);
+        if (!space_only(r->stop[i])) json_array_append_new(stop, req_js(r->stop[i]));
+    if (json_array_size(stop))
+        req_set(root, "stop_sequences", stop);
+    else
+        json_decref(stop);
     if (user_id_ok(r->user_id))
         req_set(root, "metadata", json_pack("{s:o}", "user_id", req_js(r->user_id)));
     if (r->stream) req_set(root, "stream", json_true());

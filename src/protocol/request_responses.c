@@ -20,8 +20,8 @@ struct cdec {
     struct req_dec *d;
     struct ir_request *r;
     size_t msg_cap, sys_cap, tool_cap;
-    long open_asst;              /* index of the assistant turn function calls join, or -1 */
-    struct ir_part *pending;     /* reasoning waiting for its assistant turn */
+    long open_asst;          /* index of the assistant turn function calls join, or -1 */
+    struct ir_part *pending; /* reasoning waiting for its assistant turn */
     size_t n_pending, pending_cap;
 };
 
@@ -94,8 +94,8 @@ static int content_part(struct cdec *c, json_t *part, struct ir_part **parts, si
         return 0;
     }
     if (!type.p) return req_fail(d->err, "%s.type is required", path);
-    return req_fail(d->err, "%s: unknown content type '%.*s'", path, (int)(type.n > 40 ? 40 : type.n),
-                    type.p);
+    return req_fail(d->err, "%s: unknown content type '%.*s'", path,
+                    (int)(type.n > 40 ? 40 : type.n), type.p);
 }
 
 static int content_value(struct cdec *c, json_t *content, struct ir_part **parts, size_t *n,
@@ -173,7 +173,8 @@ static bool call_known(const struct ir_request *r, struct slice id)
         const struct ir_message *m = &r->msgs[i];
         if (m->role != IR_ROLE_ASSISTANT) continue;
         for (size_t k = 0; k < m->n_parts; k++)
-            if (m->parts[k].kind == IR_PART_TOOL_CALL && slice_eq(m->parts[k].call.id, id)) return true;
+            if (m->parts[k].kind == IR_PART_TOOL_CALL && slice_eq(m->parts[k].call.id, id))
+                return true;
     }
     return false;
 }
@@ -207,7 +208,8 @@ static int dec_item(struct cdec *c, json_t *it, const char *path)
         if (slice_eq_str(role, "system") || slice_eq_str(role, "developer")) {
             struct ir_message tmp = {0};
             size_t cap = 0;
-            if (content_value(c, content, &tmp.parts, &tmp.n_parts, &cap, true, path) < 0) return -1;
+            if (content_value(c, content, &tmp.parts, &tmp.n_parts, &cap, true, path) < 0)
+                return -1;
             for (size_t i = 0; i < tmp.n_parts; i++) {
                 if (tmp.parts[i].kind != IR_PART_TEXT) continue;
                 struct ir_part *p = req_add_part(d->pool, &r->system, &r->n_system, &c->sys_cap);
@@ -230,7 +232,8 @@ static int dec_item(struct cdec *c, json_t *it, const char *path)
             return content_value(c, content, &m->parts, &m->n_parts, &cap, false, path);
         }
         if (!role.p) return req_fail(d->err, "%s.role is required", path);
-        return req_fail(d->err, "%s: unknown role '%.*s'", path, (int)(role.n > 30 ? 30 : role.n), role.p);
+        return req_fail(d->err, "%s: unknown role '%.*s'", path, (int)(role.n > 30 ? 30 : role.n),
+                        role.p);
     }
     if (slice_eq_str(type, "reasoning")) {
         struct ir_part *p = req_add_part(d->pool, &c->pending, &c->n_pending, &c->pending_cap);
@@ -255,7 +258,8 @@ static int dec_item(struct cdec *c, json_t *it, const char *path)
     if (slice_eq_str(type, "function_call") || slice_eq_str(type, "custom_tool_call")) {
         bool custom = slice_eq_str(type, "custom_tool_call");
         struct slice id = SLICE_NULL, name = SLICE_NULL, args = SLICE_NULL;
-        if (req_get_str(d, it, "call_id", &id, path) < 0 || req_get_str(d, it, "name", &name, path) < 0 ||
+        if (req_get_str(d, it, "call_id", &id, path) < 0 ||
+            req_get_str(d, it, "name", &name, path) < 0 ||
             req_get_str(d, it, custom ? "input" : "arguments", &args, path) < 0)
             return -1;
         if (!id.n) return req_fail(d->err, "%s.call_id is required", path);
@@ -269,7 +273,8 @@ static int dec_item(struct cdec *c, json_t *it, const char *path)
         p->call.custom = custom;
         return 0;
     }
-    if (slice_eq_str(type, "function_call_output") || slice_eq_str(type, "custom_tool_call_output")) {
+    if (slice_eq_str(type, "function_call_output") ||
+        slice_eq_str(type, "custom_tool_call_output")) {
         struct slice id = SLICE_NULL;
         if (req_get_str(d, it, "call_id", &id, path) < 0) return -1;
         if (!id.n) return req_fail(d->err, "%s.call_id is required", path);
@@ -310,7 +315,8 @@ static int dec_item(struct cdec *c, json_t *it, const char *path)
     return 0;
 }
 
-static int dec_function_tool(struct cdec *c, json_t *t, const char *path, struct slice ns, bool custom)
+static int dec_function_tool(struct cdec *c, json_t *t, const char *path, struct slice ns,
+                             bool custom)
 {
     struct req_dec *d = c->d;
     struct ir_request *r = c->r;
@@ -360,7 +366,8 @@ static int dec_tool_list(struct cdec *c, json_t *tools, const char *base, struct
             struct slice name = SLICE_NULL;
             if (req_get_str(d, t, "name", &name, path) < 0) return -1;
             json_t *inner = json_object_get(t, "tools");
-            if (json_is_array(inner) && dec_tool_list(c, inner, path, name.p ? name : SLICE_LIT("")) < 0)
+            if (json_is_array(inner) &&
+                dec_tool_list(c, inner, path, name.p ? name : SLICE_LIT("")) < 0)
                 return -1;
         } else if (!type.p) {
             return req_fail(d->err, "%s.type is required", path);
@@ -378,10 +385,15 @@ static int dec_tool_choice(struct req_dec *d, json_t *root, struct ir_request *r
     if (!tc || json_is_null(tc)) return 0;
     if (json_is_string(tc)) {
         const char *s = json_string_value(tc);
-        if (!strcmp(s, "auto")) r->tool_choice.mode = IR_TC_AUTO;
-        else if (!strcmp(s, "none")) r->tool_choice.mode = IR_TC_NONE;
-        else if (!strcmp(s, "required")) r->tool_choice.mode = IR_TC_ANY;
-        else return req_fail(d->err, "tool_choice must be \"auto\", \"none\", \"required\" or an object");
+        if (!strcmp(s, "auto"))
+            r->tool_choice.mode = IR_TC_AUTO;
+        else if (!strcmp(s, "none"))
+            r->tool_choice.mode = IR_TC_NONE;
+        else if (!strcmp(s, "required"))
+            r->tool_choice.mode = IR_TC_ANY;
+        else
+            return req_fail(d->err,
+                            "tool_choice must be \"auto\", \"none\", \"required\" or an object");
         return 0;
     }
     if (!json_is_object(tc)) return req_fail(d->err, "tool_choice must be a string or an object");
@@ -401,14 +413,16 @@ static int dec_tool_choice(struct req_dec *d, json_t *root, struct ir_request *r
         if (req_get_str(d, tc, "mode", &mode, "tool_choice") < 0) return -1;
         r->tool_choice.mode = IR_TC_ALLOWED;
         r->tool_choice.required = slice_eq_str(mode, "required");
-        r->tool_choice.names = pool_calloc(d->pool, (json_array_size(tools) + 1) * sizeof(struct slice));
+        r->tool_choice.names =
+            pool_calloc(d->pool, (json_array_size(tools) + 1) * sizeof(struct slice));
         if (!r->tool_choice.names) return req_oom(d->err);
         size_t i;
         json_t *t;
         json_array_foreach(tools, i, t)
         {
             json_t *name = json_object_get(t, "name");
-            if (json_is_string(name)) r->tool_choice.names[r->tool_choice.n_names++] = req_jstr(d->pool, name);
+            if (json_is_string(name))
+                r->tool_choice.names[r->tool_choice.n_names++] = req_jstr(d->pool, name);
         }
         return 0;
     }
@@ -455,9 +469,10 @@ int req_decode_responses(struct req_dec *d, json_t *root, struct ir_request *r)
     struct slice prev = SLICE_NULL;
     if (req_get_str(d, root, "previous_response_id", &prev, "") < 0) return -1;
     if (prev.n || json_object_get(root, "conversation"))
-        r->same_format_only = "previous_response_id and conversation need a Responses upstream that "
-                              "stores responses, and none serves this model; send the whole history "
-                              "in 'input' instead";
+        r->same_format_only =
+            "previous_response_id and conversation need a Responses upstream that "
+            "stores responses, and none serves this model; send the whole history "
+            "in 'input' instead";
     bool background = false;
     if (req_get_bool(d, root, "background", &background, "") < 0) return -1;
     if (background)
@@ -488,8 +503,10 @@ int req_decode_responses(struct req_dec *d, json_t *root, struct ir_request *r)
         if (effort.p) {
             r->reasoning.effort = req_effort_parse(effort);
             if (r->reasoning.effort == IR_EFFORT_UNSET)
-                return req_fail(d->err, "reasoning.effort '%.*s' is not one of none, minimal, low, "
-                                        "medium, high, xhigh", (int)(effort.n > 20 ? 20 : effort.n), effort.p);
+                return req_fail(d->err,
+                                "reasoning.effort '%.*s' is not one of none, minimal, low, "
+                                "medium, high, xhigh",
+                                (int)(effort.n > 20 ? 20 : effort.n), effort.p);
             r->reasoning.enabled = r->reasoning.effort != IR_EFFORT_NONE;
         }
     }
@@ -503,8 +520,10 @@ int req_decode_responses(struct req_dec *d, json_t *root, struct ir_request *r)
         if (fmt) {
             struct slice type = SLICE_NULL;
             if (req_get_str(d, fmt, "type", &type, "text.format") < 0) return -1;
-            if (slice_eq_str(type, "text")) r->rf.kind = IR_RF_TEXT;
-            else if (slice_eq_str(type, "json_object")) r->rf.kind = IR_RF_JSON_OBJECT;
+            if (slice_eq_str(type, "text"))
+                r->rf.kind = IR_RF_TEXT;
+            else if (slice_eq_str(type, "json_object"))
+                r->rf.kind = IR_RF_JSON_OBJECT;
             else if (slice_eq_str(type, "json_schema")) {
                 r->rf.kind = IR_RF_JSON_SCHEMA;
                 json_t *schema = NULL;
@@ -516,7 +535,8 @@ int req_decode_responses(struct req_dec *d, json_t *root, struct ir_request *r)
                 if ((rc = req_get_bool(d, fmt, "strict", &strict, "text.format")) < 0) return -1;
                 if (rc) r->rf.strict = strict;
             } else {
-                return req_fail(d->err, "text.format.type must be text, json_object or json_schema");
+                return req_fail(d->err,
+                                "text.format.type must be text, json_object or json_schema");
             }
         }
     }
@@ -549,11 +569,14 @@ int req_decode_responses(struct req_dec *d, json_t *root, struct ir_request *r)
 
 static json_t *input_part(struct req_enc *e, const struct ir_part *p)
 {
-    if (p->kind == IR_PART_TEXT) return json_pack("{s:s,s:o}", "type", "input_text", "text", req_js(p->text));
+    if (p->kind == IR_PART_TEXT)
+        return json_pack("{s:s,s:o}", "type", "input_text", "text", req_js(p->text));
     if (p->kind == IR_PART_IMAGE) {
         json_t *o = json_pack("{s:s}", "type", "input_image");
-        if (p->media.src == IR_SRC_FILE_ID) req_set(o, "file_id", req_js(p->media.data_or_url));
-        else if (p->media.src == IR_SRC_URL) req_set(o, "image_url", req_js(p->media.data_or_url));
+        if (p->media.src == IR_SRC_FILE_ID)
+            req_set(o, "file_id", req_js(p->media.data_or_url));
+        else if (p->media.src == IR_SRC_URL)
+            req_set(o, "image_url", req_js(p->media.data_or_url));
         else {
             char *url = pool_printf(e->pool, "data:%.*s;base64,%.*s", (int)p->media.media_type.n,
                                     p->media.media_type.p, (int)p->media.data_or_url.n,
@@ -565,8 +588,10 @@ static json_t *input_part(struct req_enc *e, const struct ir_part *p)
     }
     if (p->kind == IR_PART_FILE) {
         json_t *o = json_pack("{s:s}", "type", "input_file");
-        if (p->media.src == IR_SRC_FILE_ID) req_set(o, "file_id", req_js(p->media.data_or_url));
-        else if (p->media.src == IR_SRC_URL) req_set(o, "file_url", req_js(p->media.data_or_url));
+        if (p->media.src == IR_SRC_FILE_ID)
+            req_set(o, "file_id", req_js(p->media.data_or_url));
+        else if (p->media.src == IR_SRC_URL)
+            req_set(o, "file_url", req_js(p->media.data_or_url));
         else {
             char *url = pool_printf(e->pool, "data:%.*s;base64,%.*s", (int)p->media.media_type.n,
                                     p->media.media_type.p, (int)p->media.data_or_url.n,
@@ -602,8 +627,8 @@ static json_t *enc_input(struct req_enc *e)
                 json_t *v = input_part(e, &m->parts[k]);
                 if (v) json_array_append_new(content, v);
             }
-            json_array_append_new(items, json_pack("{s:s,s:s,s:o}", "type", "message", "role", "user",
-                                                   "content", content));
+            json_array_append_new(items, json_pack("{s:s,s:s,s:o}", "type", "message", "role",
+                                                   "user", "content", content));
         } else if (m->role == IR_ROLE_ASSISTANT) {
             for (size_t k = 0; k < m->n_parts; k++) {
                 const struct ir_part *p = &m->parts[k];
@@ -612,8 +637,8 @@ static json_t *enc_input(struct req_enc *e)
                     continue;
                 json_t *summary = json_array();
                 if (p->text.n)
-                    json_array_append_new(summary, json_pack("{s:s,s:o}", "type", "summary_text", "text",
-                                                             req_js(p->text)));
+                    json_array_append_new(summary, json_pack("{s:s,s:o}", "type", "summary_text",
+                                                             "text", req_js(p->text)));
                 json_t *it = json_pack("{s:s,s:o,s:o}", "type", "reasoning", "summary", summary,
                                        "encrypted_content", req_js(p->think.signature));
                 if (p->think.item_id.n) req_set(it, "id", req_js(p->think.item_id));
@@ -623,11 +648,11 @@ static json_t *enc_input(struct req_enc *e)
             for (size_t k = 0; k < m->n_parts; k++) {
                 const struct ir_part *p = &m->parts[k];
                 if (p->kind == IR_PART_TEXT && p->text.n)
-                    json_array_append_new(content, json_pack("{s:s,s:o}", "type", "output_text", "text",
-                                                             req_js(p->text)));
+                    json_array_append_new(content, json_pack("{s:s,s:o}", "type", "output_text",
+                                                             "text", req_js(p->text)));
                 else if (p->kind == IR_PART_REFUSAL)
-                    json_array_append_new(content, json_pack("{s:s,s:o}", "type", "refusal", "refusal",
-                                                             req_js(p->text)));
+                    json_array_append_new(content, json_pack("{s:s,s:o}", "type", "refusal",
+                                                             "refusal", req_js(p->text)));
             }
             if (json_array_size(content))
                 json_array_append_new(items, json_pack("{s:s,s:s,s:o}", "type", "message", "role",
@@ -639,9 +664,10 @@ static json_t *enc_input(struct req_enc *e)
                 if (p->kind != IR_PART_TOOL_CALL) continue;
                 struct slice name = req_tool_name(e, p->call.name);
                 if (p->call.custom)
-                    json_array_append_new(items, json_pack("{s:s,s:o,s:o,s:o}", "type", "custom_tool_call",
-                                                           "call_id", req_js(p->call.id), "name",
-                                                           req_js(name), "input", req_js(p->call.args)));
+                    json_array_append_new(items,
+                                          json_pack("{s:s,s:o,s:o,s:o}", "type", "custom_tool_call",
+                                                    "call_id", req_js(p->call.id), "name",
+                                                    req_js(name), "input", req_js(p->call.args)));
                 else
                     json_array_append_new(
                         items, json_pack("{s:s,s:o,s:o,s:o}", "type", "function_call", "call_id",
@@ -655,7 +681,8 @@ static json_t *enc_input(struct req_enc *e)
                 json_t *out;
                 bool media = false;
                 for (size_t q = 0; q < p->result.n_parts; q++)
-                    if (p->result.parts[q].kind == IR_PART_IMAGE || p->result.parts[q].kind == IR_PART_FILE)
+                    if (p->result.parts[q].kind == IR_PART_IMAGE ||
+                        p->result.parts[q].kind == IR_PART_FILE)
                         media = true;
                 if (media) {
                     out = json_array();
@@ -664,14 +691,15 @@ static json_t *enc_input(struct req_enc *e)
                         if (v) json_array_append_new(out, v);
                     }
                 } else {
-                    struct slice text = req_join_text(e->pool, p->result.parts, p->result.n_parts, "\n");
+                    struct slice text =
+                        req_join_text(e->pool, p->result.parts, p->result.n_parts, "\n");
                     out = req_js(text.n ? text : SLICE_LIT("(empty)"));
                 }
                 bool custom = call_is_custom(r, i, p->result.tool_id);
-                json_array_append_new(items, json_pack("{s:s,s:o,s:o}", "type",
-                                                       custom ? "custom_tool_call_output"
-                                                              : "function_call_output",
-                                                       "call_id", req_js(p->result.tool_id), "output", out));
+                json_array_append_new(
+                    items, json_pack("{s:s,s:o,s:o}", "type",
+                                     custom ? "custom_tool_call_output" : "function_call_output",
+                                     "call_id", req_js(p->result.tool_id), "output", out));
             }
         }
     }
@@ -687,7 +715,8 @@ int req_encode_responses(struct req_enc *e, struct slice *out)
     if (!root) return req_oom(e->err);
     req_set(root, "model", req_js(r->model));
     if (r->n_system)
-        req_set(root, "instructions", req_js(req_join_text(e->pool, r->system, r->n_system, "\n\n")));
+        req_set(root, "instructions",
+                req_js(req_join_text(e->pool, r->system, r->n_system, "\n\n")));
     req_set(root, "input", enc_input(e));
     if (r->n_tools) {
         json_t *tools = json_array();
@@ -699,7 +728,8 @@ int req_encode_responses(struct req_enc *e, struct slice *out)
             if (t->description.n) req_set(o, "description", req_js(t->description));
             if (!t->custom) {
                 json_t *schema = req_jparse(t->schema_json);
-                req_set(o, "parameters", schema ? schema : json_pack("{s:s,s:{}}", "type", "object", "properties"));
+                req_set(o, "parameters",
+                        schema ? schema : json_pack("{s:s,s:{}}", "type", "object", "properties"));
                 /* Responses defaults to strict; a tool that did not ask stays loose (§3.3.1) */
                 req_set(o, "strict", json_boolean(t->strict == 1));
             }
@@ -707,22 +737,31 @@ int req_encode_responses(struct req_enc *e, struct slice *out)
         }
         req_set(root, "tools", tools);
         switch (r->tool_choice.mode) {
-        case IR_TC_UNSET: break;
-        case IR_TC_AUTO: req_set(root, "tool_choice", json_string("auto")); break;
-        case IR_TC_NONE: req_set(root, "tool_choice", json_string("none")); break;
-        case IR_TC_ANY: req_set(root, "tool_choice", json_string("required")); break;
+        case IR_TC_UNSET:
+            break;
+        case IR_TC_AUTO:
+            req_set(root, "tool_choice", json_string("auto"));
+            break;
+        case IR_TC_NONE:
+            req_set(root, "tool_choice", json_string("none"));
+            break;
+        case IR_TC_ANY:
+            req_set(root, "tool_choice", json_string("required"));
+            break;
         case IR_TC_NAMED:
-            req_set(root, "tool_choice", json_pack("{s:s,s:o}", "type", "function", "name",
-                                                   req_js(req_tool_name(e, r->tool_choice.name))));
+            req_set(root, "tool_choice",
+                    json_pack("{s:s,s:o}", "type", "function", "name",
+                              req_js(req_tool_name(e, r->tool_choice.name))));
             break;
         case IR_TC_ALLOWED: {
             json_t *names = json_array();
             for (size_t i = 0; i < r->tool_choice.n_names; i++)
-                json_array_append_new(names, json_pack("{s:s,s:o}", "type", "function", "name",
-                                                       req_js(req_tool_name(e, r->tool_choice.names[i]))));
-            req_set(root, "tool_choice", json_pack("{s:s,s:s,s:o}", "type", "allowed_tools", "mode",
-                                                   r->tool_choice.required ? "required" : "auto",
-                                                   "tools", names));
+                json_array_append_new(names,
+                                      json_pack("{s:s,s:o}", "type", "function", "name",
+                                                req_js(req_tool_name(e, r->tool_choice.names[i]))));
+            req_set(root, "tool_choice",
+                    json_pack("{s:s,s:s,s:o}", "type", "allowed_tools", "mode",
+                              r->tool_choice.required ? "required" : "auto", "tools", names));
             break;
         }
         }
@@ -730,14 +769,20 @@ int req_encode_responses(struct req_enc *e, struct slice *out)
             req_set(root, "parallel_tool_calls", json_boolean(r->parallel_tool_calls));
     }
     if (r->max_output_tokens >= 0)
-        req_set(root, "max_output_tokens", json_integer(r->max_output_tokens < 16 ? 16 : r->max_output_tokens));
+        req_set(root, "max_output_tokens",
+                json_integer(r->max_output_tokens < 16 ? 16 : r->max_output_tokens));
     if (!isnan(r->temperature)) req_set(root, "temperature", json_real(r->temperature));
     if (!isnan(r->top_p)) req_set(root, "top_p", json_real(r->top_p));
     json_t *text = json_object();
     switch (r->rf.kind) {
-    case IR_RF_UNSET: break;
-    case IR_RF_TEXT: req_set(text, "format", json_pack("{s:s}", "type", "text")); break;
-    case IR_RF_JSON_OBJECT: req_set(text, "format", json_pack("{s:s}", "type", "json_object")); break;
+    case IR_RF_UNSET:
+        break;
+    case IR_RF_TEXT:
+        req_set(text, "format", json_pack("{s:s}", "type", "text"));
+        break;
+    case IR_RF_JSON_OBJECT:
+        req_set(text, "format", json_pack("{s:s}", "type", "json_object"));
+        break;
     case IR_RF_JSON_SCHEMA: {
         json_t *f = json_pack("{s:s}", "type", "json_schema");
         req_set(f, "name", req_js(r->rf.name.n ? r->rf.name : SLICE_LIT("structured_output")));
@@ -749,13 +794,16 @@ int req_encode_responses(struct req_enc *e, struct slice *out)
     }
     }
     if (r->verbosity.n) req_set(text, "verbosity", req_js(r->verbosity));
-    if (json_object_size(text)) req_set(root, "text", text);
-    else json_decref(text);
+    if (json_object_size(text))
+        req_set(root, "text", text);
+    else
+        json_decref(text);
     enum ir_effort eff = req_openai_effort(r);
     bool on = eff != IR_EFFORT_UNSET && eff != IR_EFFORT_NONE;
     if (eff != IR_EFFORT_UNSET) {
         json_t *rs = json_pack("{s:s}", "effort", req_effort_name(eff));
-        if (r->reasoning.summary.n) req_set(rs, "summary", req_js(r->reasoning.summary));
+        if (r->reasoning.summary.n)
+            req_set(rs, "summary", req_js(r->reasoning.summary));
         else if (on && e->cv->client == API_MESSAGES) /* Claude clients expect thinking text */
             req_set(rs, "summary", json_string("auto"));
         req_set(root, "reasoning", rs);

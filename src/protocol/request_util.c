@@ -39,8 +39,7 @@ json_t *req_parse_body(pool_t *pool, struct slice body, struct conv_error *err)
     json_error_t je;
     json_t *root = json_loadb(body.p ? body.p : "", body.n, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        req_fail(err, "the request body is not valid JSON: %s (at byte %d)", je.text,
-                 je.position);
+        req_fail(err, "the request body is not valid JSON: %s (at byte %d)", je.text, je.position);
         return NULL;
     }
     if (pool_cleanup(pool, decref_cb, root) != 0) {
@@ -84,14 +83,20 @@ static const char *where(const char *path, const char *key, char *tmp, size_t n)
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
     case JSON_INTEGER:
-    case JSON_REAL: return "a number";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "a value";
 }
@@ -151,8 +156,7 @@ int req_get_count(struct req_dec *d, const json_t *obj, const char *key, long *o
     return wrong(d, path, key, "an integer", v);
 }
 
-int req_get_bool(struct req_dec *d, const json_t *obj, const char *key, bool *out,
-                 const char *path)
+int req_get_bool(struct req_dec *d, const json_t *obj, const char *key, bool *out, const char *path)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) return 0;
@@ -187,8 +191,7 @@ const char *req_path(pool_t *pool, const char *base, const char *key, long index
 {
     const char *b = base ? base : "";
     const char *dot = *b && key ? "." : "";
-    if (index >= 0)
-        return pool_printf(pool, "%s%s%s[%ld]", b, dot, key ? key : "", index);
+    if (index >= 0) return pool_printf(pool, "%s%s%s[%ld]", b, dot, key ? key : "", index);
     return pool_printf(pool, "%s%s%s", b, dot, key ? key : "");
 }
 
@@ -330,8 +333,10 @@ int req_image_url(struct req_dec *d, struct slice url, struct ir_part *p, const 
     if (slice_starts_with(url, "data:")) {
         struct slice mt, data;
         if (!split_data_url(url, &mt, &data))
-            return req_fail(d->err, "%s: the image data URL must look like "
-                                    "data:image/png;base64,<data>", path);
+            return req_fail(d->err,
+                            "%s: the image data URL must look like "
+                            "data:image/png;base64,<data>",
+                            path);
         return req_image_base64(d, mt, data, p, path);
     }
     if (slice_starts_with(url, "https://") || slice_starts_with(url, "http://")) {
@@ -341,16 +346,17 @@ int req_image_url(struct req_dec *d, struct slice url, struct ir_part *p, const 
         return 0;
     }
     if (url.n == 0) return req_fail(d->err, "%s: the image URL is empty", path);
-    return req_fail(d->err, "%s: the image URL must be an http(s) URL or a base64 data URL",
-                    path);
+    return req_fail(d->err, "%s: the image URL must be an http(s) URL or a base64 data URL", path);
 }
 
 int req_file_data_url(struct req_dec *d, struct slice url, struct ir_part *p, const char *path)
 {
     struct slice mt, data;
     if (!split_data_url(url, &mt, &data))
-        return req_fail(d->err, "%s: file data must be a base64 data URL "
-                                "(data:application/pdf;base64,<data>)", path);
+        return req_fail(d->err,
+                        "%s: file data must be a base64 data URL "
+                        "(data:application/pdf;base64,<data>)",
+                        path);
     if (b64_decoded_size(data) < 0)
         return req_fail(d->err, "%s: the file data is not valid base64", path);
     p->kind = IR_PART_FILE;
@@ -402,16 +408,17 @@ int req_tool_schema(struct req_dec *d, const json_t *schema, struct slice *out, 
     *out = SLICE_NULL;
     if (!schema || json_is_null(schema)) return 0;
     if (!json_is_object(schema))
-        return req_fail(d->err, "%s: the tool's parameter schema must be a JSON Schema object, "
-                                "not %s", path, type_name(schema));
+        return req_fail(d->err,
+                        "%s: the tool's parameter schema must be a JSON Schema object, "
+                        "not %s",
+                        path, type_name(schema));
     json_t *type = json_object_get(schema, "type");
     if (type && !(json_is_string(type) && strcmp(json_string_value(type), "object") == 0))
         return req_fail(d->err, "%s: the tool's parameter schema must have \"type\": \"object\"",
                         path);
     json_t *props = json_object_get(schema, "properties");
     if (props && !json_is_object(props))
-        return req_fail(d->err, "%s: \"properties\" of the tool's schema must be an object",
-                        path);
+        return req_fail(d->err, "%s: \"properties\" of the tool's schema must be an object", path);
     if (json_object_get(schema, "$schema")) {
         json_t *copy = json_copy((json_t *)schema);
         if (!copy) return req_oom(d->err);
@@ -481,7 +488,8 @@ enum ir_effort req_openai_effort(const struct ir_request *r)
     if (r->reasoning.effort == IR_EFFORT_NONE) return IR_EFFORT_NONE;
     if (!req_reasoning_on(r)) return IR_EFFORT_UNSET;
     enum ir_effort e = r->reasoning.effort;
-    if (r->reasoning.budget > 0 && !r->reasoning.adaptive) e = req_budget_effort(r->reasoning.budget);
+    if (r->reasoning.budget > 0 && !r->reasoning.adaptive)
+        e = req_budget_effort(r->reasoning.budget);
     if (e == IR_EFFORT_UNSET) e = IR_EFFORT_MEDIUM;
     if (e == IR_EFFORT_XHIGH || e == IR_EFFORT_MAX) e = IR_EFFORT_HIGH;
     return e;
