@@ -692,6 +692,102 @@ static void token_estimate(void **state)
     pool_destroy(pool);
 }
 
+/* ---- robustness: every value of a realistic body replaced, one at a time, by a value of
+ * another type; each conversion must end in a body that parses or a clear 400 ---- */
+
+static long mutations;
+
+static void convert_mutant(enum api_format client, json_t *root)
+{
+    char *body = json_dumps(root, JSON_COMPACT);
+    for (int up = 0; up < 3; up++) {
+        struct ir_profile prof;
+        ir_profile_defaults(&prof);
+        pool_t *pool = pool_create();
+        struct slice out;
+        struct conv_error err;
+        int rc = tu_convert(pool, client, (enum api_format)up, &prof, slice_from(body), &out, &err,
+                            NULL);
+        if (rc == 0) {
+            json_t *j = json_loadb(out.p, out.n, JSON_REJECT_DUPLICATES, NULL);
+            if (!j) fail_msg("invalid output for %s", body);
+            json_decref(j);
+        } else {
+            if (err.status != 400 || !err.message[0])
+                fail_msg("status %d for %s", err.status, body);
+        }
+        pool_destroy(pool);
+        mutations++;
+    }
+    free(body);
+}
+
+static void mutate_walk(enum api_format client, json_t *root, json_t *v)
+{
+    json_t *repl[] = {json_null(),  json_integer(-3), json_string("x"),
+                      json_array(), json_object(),    json_true()};
+    size_t nr = sizeof repl / sizeof *repl;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        void *tmp;
+        json_object_foreach_safe(v, tmp, k, x)
+        {
+            json_t *old = json_incref(x);
+            for (size_t r = 0; r < nr; r++) {
+                json_object_set(v, k, repl[r]);
+                convert_mutant(client, root);
+            }
+            json_object_set(v, k, old);
+            mutate_walk(client, root, old);
+            json_decref(old);
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *old = json_incref(json_array_get(v, i));
+            for (size_t r = 0; r < nr; r++) {
+                json_array_set(v, i, repl[r]);
+                convert_mutant(client, root);
+            }
+            json_array_set(v, i, old);
+            mutate_walk(client, root, old);
+            json_decref(old);
+        }
+    }
+    for (size_t r = 0; r < nr; r++) json_decref(repl[r]);
+}
+
+static void mutated_bodies_never_crash(void **state)
+{
+    (void)state;
+    struct {
+        enum api_format f;
+        const char *body;
+    } seeds[] = {{API_MESSAGES, claude_code_body}, {API_RESPONSES, codex_body}};
+    for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++) {
+        json_t *root = json_loads(seeds[i].body, 0, NULL);
+        assert_non_null(root);
+        mutate_walk(seeds[i].f, root, root);
+        json_decref(root);
+    }
+    static const char *vectors[] = {"TV1_text_system_a_to_b",       "TV5_parallel_a_to_b",
+                                    "TV6_tool_result_image_b_to_a", "TV7_responses_to_chat",
+                                    "TV8_chat_to_responses",        "TV19_repair_a_to_b",
+                                    "TV15_completions_to_messages"};
+    static const enum api_format fmt[] = {API_CHAT, API_CHAT, API_MESSAGES,   API_RESPONSES,
+                                          API_CHAT, API_CHAT, API_COMPLETIONS};
+    for (size_t i = 0; i < sizeof vectors / sizeof *vectors; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/vectors/%s/input.json", METARELAY_SOURCE_DIR,
+                 vectors[i]);
+        json_t *root = json_load_file(path, 0, NULL);
+        assert_non_null(root);
+        mutate_walk(fmt[i], root, root);
+        json_decref(root);
+    }
+    assert_true(mutations > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +808,7 @@ int main(void)
         cmocka_unit_test(json_object_mode_and_tool_trick_with_client_tools),
         cmocka_unit_test(legacy_completions_defaults),
         cmocka_unit_test(token_estimate),
+        cmocka_unit_test(mutated_bodies_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
