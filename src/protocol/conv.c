@@ -74,6 +74,41 @@ int conv_encode_request(struct conv *cv, struct slice *out_body, struct conv_err
     return req_fail(err, "a legacy Completions upstream can only serve Completions clients");
 }
 
+const struct ir_tool *conv_tool_lookup(const struct conv *cv, struct slice upstream_name,
+                                       struct slice *original)
+{
+    struct slice name = upstream_name;
+    for (size_t i = 0; i < cv->n_tool_names; i++)
+        if (slice_eq(cv->tool_names[i].upstream, upstream_name)) {
+            name = cv->tool_names[i].original;
+            break;
+        }
+    if (original) *original = name;
+    for (size_t i = 0; cv->req && i < cv->req->n_tools; i++)
+        if (slice_eq(cv->req->tools[i].name, name)) return &cv->req->tools[i];
+    return NULL;
+}
+
+const struct ir_tool *conv_tool_call_fixup(struct conv *cv, struct ir_part *call)
+{
+    struct slice original;
+    const struct ir_tool *t = conv_tool_lookup(cv, call->call.name, &original);
+    call->call.name = original;
+    if (!t || !t->custom || call->call.custom || cv->upstream == API_RESPONSES) return t;
+    /* {"input":"…"} → the free text (anything else is passed on as it came) */
+    json_t *v = json_loadb(call->call.args.p ? call->call.args.p : "", call->call.args.n, 0, NULL);
+    json_t *in = json_object_get(v, CONV_CUSTOM_TOOL_ARG);
+    if (json_is_string(in)) {
+        struct slice text = req_copy(cv->pool, json_string_value(in), json_string_length(in));
+        if (text.p) {
+            call->call.args = text;
+            call->call.custom = true;
+        }
+    }
+    json_decref(v);
+    return t;
+}
+
 /* The estimate: about 4 characters of text per token (the usual figure for English and
  * code with the Claude and OpenAI tokenizers), plus 4 tokens of framing per message and
  * per tool, and a fixed 1,600 tokens per image or document (Claude's cost of a ~1.2

@@ -112,6 +112,21 @@ int conv_stream_end(struct conv *cv, struct buf *out);
 void conv_stream_error(struct conv *cv, int status, const char *type, struct slice message,
                        struct buf *out);
 
+/* For the response and stream halves: the tool a call from the upstream refers to. Maps a
+ * name shortened by conv_encode_request back to the client's (*original; the name itself
+ * when it was not shortened) and returns the client's tool definition (its `custom` and
+ * `ns` flags), or NULL when the request declared no such tool. */
+const struct ir_tool *conv_tool_lookup(const struct conv *cv, struct slice upstream_name,
+                                       struct slice *original);
+
+/* Rewrites a complete tool call from the upstream into the client's terms: the original
+ * name (§2.3); and, when a Responses client's `custom` tool was sent to an A or B upstream
+ * as a function tool, the arguments {"input":"…"} unwrapped into the free text with
+ * call.custom set. A stream converter buffers such a call's argument fragments and calls
+ * this at the end of the block. New strings live in cv->pool. Returns the tool definition
+ * (as conv_tool_lookup). */
+const struct ir_tool *conv_tool_call_fixup(struct conv *cv, struct ir_part *call);
+
 /* Local estimate of the input tokens of a request, for /v1/messages/count_tokens when no
  * Messages-speaking channel can answer (documented as an estimate). */
 long conv_count_tokens_estimate(const struct ir_request *req);

@@ -1148,7 +1148,8 @@ int req_encode_messages(struct req_enc *e, struct slice *out)
         if (!schema)
             schema = json_pack("{s:s,s:b,s:{}}", "type", "object", "additionalProperties", 1,
                                "properties");
-        if (prof->claude_structured_output_native) {
+        /* json_object has no native Claude form: always the tool trick (§3.7 table) */
+        if (prof->claude_structured_output_native && r->rf.kind == IR_RF_JSON_SCHEMA) {
             json_t *oc = json_object_get(root, "output_config");
             if (!oc) {
                 oc = json_object();

@@ -642,6 +642,21 @@ static void json_object_mode_and_tool_trick_with_client_tools(void **state)
         json_object_get(json_array_get(tools, 1), "input_schema"), "additionalProperties")));
     assert_null(json_object_get(j, "tool_choice"));
     json_decref(j);
+    /* json_object has no native form: the trick even with a native-structured-output profile */
+    struct ir_profile p;
+    ir_profile_defaults(&p);
+    p.claude_structured_output_native = true;
+    j = convert_ok(API_CHAT, API_MESSAGES, &p,
+                   "{\"model\":\"c\",\"response_format\":{\"type\":\"json_object\"},\"messages\":[{"
+                   "\"role\":\"user\",\"content\":\"x\"}]}",
+                   &cv);
+    assert_true(cv->json_tool_trick);
+    assert_true(cv->json_tool_forced);
+    assert_null(json_object_get(j, "output_config"));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "tool_choice"), "name")),
+        CONV_JSON_TOOL_NAME);
+    json_decref(j);
 }
 
 static void legacy_completions_defaults(void **state)
@@ -689,6 +704,48 @@ static void token_estimate(void **state)
     assert_true(more > plain + 1600);
     assert_true(more < plain + 1600 + 20);
     assert_true(conv_count_tokens_estimate(NULL) == 0);
+    pool_destroy(pool);
+}
+
+/* The response half's view: a shortened name maps back, a custom tool's call unwraps. */
+static void tool_call_fixup(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"model\":\"m\",\"input\":\"x\",\"tools\":[{\"type\":\"custom\",\"name\":\"apply_patch\"}"
+        ","
+        "{\"type\":\"namespace\",\"name\":\"mcp__fs\",\"tools\":[{\"type\":\"function\",\"name\":"
+        "\"read_file_with_a_name_long_enough_to_need_shortening_for_openai_yes\"}]}]}";
+    pool_t *pool = pool_create();
+    struct ir_request req;
+    struct conv_error err;
+    assert_int_equal(conv_request_decode(API_RESPONSES, pool, slice_from(body), &req, &err), 0);
+    struct ir_profile prof;
+    ir_profile_defaults(&prof);
+    struct conv *cv = conv_new(pool, API_RESPONSES, API_CHAT, &prof, &req, req.model);
+    struct slice out;
+    assert_int_equal(conv_encode_request(cv, &out, &err), 0);
+    assert_int_equal(cv->n_tool_names, 1);
+    struct ir_part call = {.kind = IR_PART_TOOL_CALL};
+    call.call.name = cv->tool_names[0].upstream;
+    call.call.args = SLICE_LIT("{\"path\":\"a\"}");
+    const struct ir_tool *t = conv_tool_call_fixup(cv, &call);
+    assert_non_null(t);
+    assert_true(slice_eq_str(
+        call.call.name, "read_file_with_a_name_long_enough_to_need_shortening_for_openai_yes"));
+    assert_true(slice_eq_str(t->ns, "mcp__fs"));
+    assert_false(call.call.custom);
+    struct ir_part c2 = {.kind = IR_PART_TOOL_CALL};
+    c2.call.name = SLICE_LIT("apply_patch");
+    c2.call.args = SLICE_LIT("{\"input\":\"*** Begin Patch\\n\"}");
+    t = conv_tool_call_fixup(cv, &c2);
+    assert_non_null(t);
+    assert_true(c2.call.custom);
+    assert_true(slice_eq_str(c2.call.args, "*** Begin Patch\n"));
+    struct ir_part c3 = {.kind = IR_PART_TOOL_CALL};
+    c3.call.name = SLICE_LIT("unknown");
+    assert_null(conv_tool_call_fixup(cv, &c3));
+    assert_true(slice_eq_str(c3.call.name, "unknown"));
     pool_destroy(pool);
 }
 
@@ -808,6 +865,7 @@ int main(void)
         cmocka_unit_test(json_object_mode_and_tool_trick_with_client_tools),
         cmocka_unit_test(legacy_completions_defaults),
         cmocka_unit_test(token_estimate),
+        cmocka_unit_test(tool_call_fixup),
         cmocka_unit_test(mutated_bodies_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
