@@ -41,7 +41,7 @@ static json_t *convert_ok(enum api_format client, enum api_format upstream,
     pool_t *pool = pool_create();
     struct slice out;
     struct conv_error err;
-    struct conv *cv;
+    struct conv *cv = NULL;
     int rc = tu_convert(pool, client, upstream, &prof, slice_from(body), &out, &err, &cv);
     if (rc != 0) fail_msg("conversion failed: %d %s", err.status, err.message);
     json_t *j = json_loadb(out.p, out.n, JSON_REJECT_DUPLICATES, NULL);
@@ -518,7 +518,7 @@ static void long_tool_names_shortened(void **state)
         "\"object\"}}],"
         "\"tool_choice\":{\"type\":\"tool\",\"name\":"
         "\"mcp__a_very_long_server_name__with_a_very_long_tool_name_that_goes_on_and_on\"}}";
-    struct conv *cv;
+    struct conv *cv = NULL;
     json_t *j = convert_ok(API_MESSAGES, API_CHAT, NULL, body, &cv);
     assert_int_equal(cv->n_tool_names, 1);
     struct slice up = cv->tool_names[0].upstream;
@@ -554,7 +554,7 @@ static void thinking_rules_for_claude(void **state)
         "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":"
         "\"c1\","
         "\"content\":\"r\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}";
-    struct conv *cv;
+    struct conv *cv = NULL;
     json_t *j = convert_ok(API_CHAT, API_MESSAGES, NULL, body, &cv);
     assert_null(json_object_get(j, "thinking"));
     assert_false(cv->thinking_sent);
@@ -630,7 +630,7 @@ static void json_object_mode_and_tool_trick_with_client_tools(void **state)
         "{\"model\":\"c\",\"response_format\":{\"type\":\"json_object\"},\"messages\":[{\"role\":"
         "\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
         "\"f\",\"parameters\":{\"type\":\"object\"}}}]}";
-    struct conv *cv;
+    struct conv *cv = NULL;
     json_t *j = convert_ok(API_CHAT, API_MESSAGES, NULL, body, &cv);
     assert_true(cv->json_tool_trick);
     assert_false(cv->json_tool_forced); /* the client's own tools stay callable */

@@ -14,7 +14,7 @@
 static void run_vector(const char *name)
 {
     char path[1024];
-    size_t n;
+    size_t n = 0;
     snprintf(path, sizeof path, "%s/tests/vectors/%s/input.json", METARELAY_SOURCE_DIR, name);
     char *input = tu_read(path, &n);
     if (!input) fail_msg("cannot read %s", path);
@@ -128,7 +128,7 @@ static void tv17_records_trick(void **state)
 {
     (void)state;
     char path[1024];
-    size_t n;
+    size_t n = 0;
     snprintf(path, sizeof path, "%s/tests/vectors/TV17_json_schema_tool_trick/input.json",
              METARELAY_SOURCE_DIR);
     char *input = tu_read(path, &n);
@@ -138,7 +138,7 @@ static void tv17_records_trick(void **state)
     pool_t *pool = pool_create();
     struct slice out;
     struct conv_error err;
-    struct conv *cv;
+    struct conv *cv = NULL;
     assert_int_equal(
         tu_convert(pool, API_CHAT, API_MESSAGES, &prof, (struct slice){input, n}, &out, &err, &cv),
         0);
