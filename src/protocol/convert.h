@@ -61,7 +61,29 @@ struct conv {
                                       arguments kept for Responses `*.done` events, …);
                                       0 = 64 MiB. Exceeding it ends the client stream with
                                       an error event. */
+    /* Set by conv_encode_request for a B upstream when structured output is emulated with
+     * the tool trick (§3.7): the upstream request carries the synthetic tool
+     * CONV_JSON_TOOL_NAME; the response/stream half turns its tool_use into text (the
+     * compact JSON of its input) and finish END_TURN. json_tool_forced: tool_choice forces
+     * it (no client tools, thinking off). */
+    bool json_tool_trick;
+    bool json_tool_forced;
+    /* The reasoning actually requested upstream after the profile rules (§3.8, §3.2.3.6
+     * may disable thinking), for the response half. */
+    bool thinking_sent;
 };
+
+/* Name of the synthetic tool of the JSON-mode tool trick (§3.7). */
+#define CONV_JSON_TOOL_NAME "json_tool_call"
+/* A Responses `custom` (free-form) tool is sent to A and B upstreams as a function tool
+ * whose only parameter is this string property; the response half unwraps
+ * {"input":"…"} back into a custom_tool_call's `input`. */
+#define CONV_CUSTOM_TOOL_ARG "input"
+/* Largest decoded size of an inline (base64 / data URL) image a client may send when its
+ * request is converted; above it the request fails with 400 before any upstream is called.
+ * Claude's own limit is 5 MB of base64 text (≈ 3.75 MB of bytes); 3 MB (decimal) of bytes
+ * stays under every upstream's limit, so an image of "3 MB" or more is refused. */
+#define CONV_IMAGE_MAX_BYTES 3000000u
 
 /* A context for converting one attempt (pool-owned; never NULL unless out of memory). */
 struct conv *conv_new(pool_t *pool, enum api_format client, enum api_format upstream,
@@ -109,6 +131,20 @@ void conv_stream_error(struct conv *cv, int status, const char *type, struct sli
 enum conv_stream_status { CONV_STREAM_OPEN, CONV_STREAM_COMPLETED, CONV_STREAM_FAILED };
 enum conv_stream_status conv_stream_status(const struct conv *cv, struct conv_error *err,
                                            bool *bytes_written);
+/* For the response and stream halves: the tool a call from the upstream refers to. Maps a
+ * name shortened by conv_encode_request back to the client's (*original; the name itself
+ * when it was not shortened) and returns the client's tool definition (its `custom` and
+ * `ns` flags), or NULL when the request declared no such tool. */
+const struct ir_tool *conv_tool_lookup(const struct conv *cv, struct slice upstream_name,
+                                       struct slice *original);
+
+/* Rewrites a complete tool call from the upstream into the client's terms: the original
+ * name (§2.3); and, when a Responses client's `custom` tool was sent to an A or B upstream
+ * as a function tool, the arguments {"input":"…"} unwrapped into the free text with
+ * call.custom set. A stream converter buffers such a call's argument fragments and calls
+ * this at the end of the block. New strings live in cv->pool. Returns the tool definition
+ * (as conv_tool_lookup). */
+const struct ir_tool *conv_tool_call_fixup(struct conv *cv, struct ir_part *call);
 
 /* Local estimate of the input tokens of a request, for /v1/messages/count_tokens when no
  * Messages-speaking channel can answer (documented as an estimate). */

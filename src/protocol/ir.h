@@ -90,12 +90,15 @@ struct ir_tool {
     int strict;               /* -1 unset, 0, 1 */
     bool cache_bp;
     bool custom;              /* Responses `custom` tool (free-form input) */
+    struct slice ns;          /* Responses `namespace` the tool was declared in (flattened), or
+                               * empty; a C client expects it back on its function_call items */
 };
 
 enum ir_tool_choice { IR_TC_UNSET, IR_TC_AUTO, IR_TC_NONE, IR_TC_ANY, IR_TC_NAMED, IR_TC_ALLOWED };
 enum ir_response_format { IR_RF_UNSET, IR_RF_TEXT, IR_RF_JSON_OBJECT, IR_RF_JSON_SCHEMA };
 enum ir_effort { IR_EFFORT_UNSET, IR_EFFORT_MINIMAL, IR_EFFORT_LOW, IR_EFFORT_MEDIUM,
-                 IR_EFFORT_HIGH, IR_EFFORT_XHIGH, IR_EFFORT_MAX };
+                 IR_EFFORT_HIGH, IR_EFFORT_XHIGH, IR_EFFORT_MAX,
+                 IR_EFFORT_NONE /* the client explicitly said "none" (reasoning.enabled = 0) */ };
 
 struct ir_request {
     struct slice model;
@@ -108,6 +111,9 @@ struct ir_request {
     struct {
         enum ir_tool_choice mode;
         struct slice name;
+        struct slice *names; /* ALLOWED: the allowed tool names */
+        size_t n_names;
+        bool required;       /* ALLOWED: mode "required" (else "auto") */
     } tool_choice;
     int parallel_tool_calls; /* -1 unset, 0, 1 */
     long max_output_tokens;  /* -1 unset */
@@ -134,6 +140,12 @@ struct ir_request {
     struct slice passthrough_json; /* unknown top-level fields (object text), same-format only */
     bool include_encrypted_reasoning; /* C: include ["reasoning.encrypted_content"] */
     struct slice prompt_cache_key;
+    struct slice verbosity; /* A `verbosity` ↔ C `text.verbosity` */
+    bool echo;              /* L `echo`: the prompt is prepended to the answer */
+    /* Non-NULL: why only an upstream speaking the client's own format can serve this
+     * request (previous_response_id, audio input, a token prompt, n > 1 for B/C …);
+     * conv_encode_request then fails with 400 and this message. Static string. */
+    const char *same_format_only;
 };
 
 enum ir_finish {
