@@ -60,11 +60,16 @@ static void site_reset(enum site_kind kind)
 static bool reply(struct mock_conn *c, int status, const char *extra, const char *ctype,
                   const char *body)
 {
-    char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", status,
-                     ctype, strlen(body), extra ? extra : "");
-    return mock_send(c->fd, head, (size_t)n) && mock_send(c->fd, body, strlen(body));
+    /* One send: a head and a body in two segments would meet Nagle + delayed ACK (40 ms). */
+    size_t bl = strlen(body);
+    char *out = malloc(1024 + bl);
+    int n =
+        snprintf(out, 1024, "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+                 status, ctype, bl, extra ? extra : "");
+    memcpy(out + n, body, bl);
+    bool ok = mock_send(c->fd, out, (size_t)n + bl);
+    free(out);
+    return ok;
 }
 
 static bool json(struct mock_conn *c, int status, const char *body)
