@@ -315,6 +315,59 @@ static void test_failures(void **state)
     platform_session_free(&s2);
     platform_session_free(&s);
     relay_stop(&r);
+
+    /* Second generation: an expired access token is refreshed with the refresh cookie,
+     * no password needed. */
+    const char *v2[] = {"--platform", "new-api-v2", "--session-ttl-sec", "1", NULL};
+    assert_true(relay_start(&r, v2));
+    pw.base_url = r.url;
+    assert_int_equal(na->login(f, &pw, &s, &err), 0);
+    assert_non_null(s.access_token);
+    assert_non_null(s.cookie);
+    struct platform_credentials tc = {
+        .base_url = r.url, .access_token = s.access_token, .cookie = s.cookie};
+    sleep(2);
+    assert_int_equal(na->balance(f, &tc, &b, &err), -1);
+    assert_int_equal(err.kind, PLATFORM_ERR_AUTH);
+    if (na->refresh_session(f, &tc, &s2, &err) != 0) fail_msg("v2 refresh: %s", err.message);
+    assert_non_null(s2.access_token);
+    assert_string_not_equal(s2.access_token, s.access_token);
+    tc.access_token = s2.access_token;
+    tc.cookie = s2.cookie;
+    assert_int_equal(na->balance(f, &tc, &b, &err), 0);
+    platform_balance_free(&b);
+    platform_session_free(&s2);
+    platform_session_free(&s);
+    relay_stop(&r);
+
+    /* AnyRouter variant whose second sign_in fails with 今日已签到: skipped, not failed. */
+    const char *ar[] = {"--platform", "anyrouter", "--signin-repeat-fails", "--challenge", NULL};
+    assert_true(relay_start(&r, ar));
+    pw.base_url = r.url;
+    const struct platform *any = platform_by_id("anyrouter");
+    assert_int_equal(any->login(f, &pw, &s, &err), 0);
+    struct platform_credentials ac = {.base_url = r.url, .cookie = s.cookie, .user_id = s.user_id};
+    struct platform_checkin ck;
+    assert_int_equal(any->checkin(f, &ac, &ck, &err), 0);
+    assert_false(ck.already_done);
+    platform_checkin_free(&ck);
+    assert_int_equal(any->checkin(f, &ac, &ck, &err), 0);
+    assert_true(ck.already_done);
+    platform_checkin_free(&ck);
+    platform_session_free(&s);
+    relay_stop(&r);
+
+    /* Check-in switched off: UNSUPPORTED with a clear reason. */
+    const char *off[] = {"--platform", "new-api", "--no-checkin", NULL};
+    assert_true(relay_start(&r, off));
+    pw.base_url = r.url;
+    assert_int_equal(na->login(f, &pw, &s, &err), 0);
+    struct platform_credentials oc = {.base_url = r.url, .cookie = s.cookie, .user_id = s.user_id};
+    assert_int_equal(na->checkin(f, &oc, &ck, &err), -1);
+    assert_int_equal(err.kind, PLATFORM_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "disabled"));
+    platform_session_free(&s);
+    relay_stop(&r);
     fetch_client_free(f);
 }
 
