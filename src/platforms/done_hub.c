@@ -19,7 +19,7 @@ PF_LINEAGE_OPS(dh, DONE_HUB)
 const struct platform platform_done_hub = {
     .id = "done-hub",
     .display_name = "DoneHub",
-    .default_formats = PLATFORM_FORMAT_CHAT | PLATFORM_FORMAT_RESPONSES,
+    .default_formats = PLATFORM_FORMAT_CHAT | PLATFORM_FORMAT_MESSAGES | PLATFORM_FORMAT_RESPONSES,
     .has_management = true,
     .has_checkin = false,
     .login = dh_login,

@@ -21,7 +21,7 @@ PF_LINEAGE_OPS(oh, ONE_HUB)
 const struct platform platform_one_hub = {
     .id = "one-hub",
     .display_name = "OneHub",
-    .default_formats = PLATFORM_FORMAT_CHAT | PLATFORM_FORMAT_RESPONSES,
+    .default_formats = PLATFORM_FORMAT_CHAT | PLATFORM_FORMAT_MESSAGES | PLATFORM_FORMAT_RESPONSES,
     .has_management = true,
     .has_checkin = false,
     .login = oh_login,

@@ -1,33 +1,16 @@
-/* relay_formats.c — default relay formats and endpoint paths per platform (see
- * relay_formats.h). */
+/* relay_formats.c — default relay formats (from each adapter) and endpoint paths per
+ * platform (see relay_formats.h). */
 #include "platforms/relay_formats.h"
 
 #include <string.h>
 
-#define CHAT      API_FORMAT_BIT(API_CHAT)
-#define MESSAGES  API_FORMAT_BIT(API_MESSAGES)
-#define RESPONSES API_FORMAT_BIT(API_RESPONSES)
-
-static const struct {
-    const char *platform;
-    unsigned formats;
-} defaults[] = {
-    {"openai", CHAT},
-    {"claude", MESSAGES},
-    {"new-api", CHAT | MESSAGES | RESPONSES},
-    {"anyrouter", CHAT | MESSAGES},
-    {"one-api", CHAT},
-    {"one-hub", CHAT | MESSAGES | RESPONSES},
-    {"done-hub", CHAT | MESSAGES | RESPONSES},
-    {"veloera", CHAT | MESSAGES | RESPONSES},
-    {"sub2api", CHAT | MESSAGES | RESPONSES},
-};
+#include "platforms/platform.h"
 
 unsigned relay_formats_default(const char *platform)
 {
-    for (size_t i = 0; platform && i < sizeof defaults / sizeof defaults[0]; i++)
-        if (strcmp(defaults[i].platform, platform) == 0) return defaults[i].formats;
-    return CHAT;
+    /* PLATFORM_FORMAT_* and API_FORMAT_BIT share their bit values (platform.h). */
+    const struct platform *p = platform ? platform_by_id(platform) : NULL;
+    return p && p->default_formats ? p->default_formats : API_FORMAT_BIT(API_CHAT);
 }
 
 const char *relay_format_path(const char *platform, enum api_format format)
@@ -46,3 +29,8 @@ const char *relay_format_path(const char *platform, enum api_format format)
     }
     return "/v1/chat/completions";
 }
+
+_Static_assert(PLATFORM_FORMAT_CHAT == API_FORMAT_BIT(API_CHAT) &&
+                   PLATFORM_FORMAT_MESSAGES == API_FORMAT_BIT(API_MESSAGES) &&
+                   PLATFORM_FORMAT_RESPONSES == API_FORMAT_BIT(API_RESPONSES),
+               "platform format bits and API format bits must agree");

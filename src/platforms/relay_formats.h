@@ -1,7 +1,7 @@
 /* relay_formats.h — which API formats each platform's relay speaks by default, and the
  * path of each format's endpoint on that platform (OneHub and DoneHub serve Claude
- * Messages under /claude/v1/messages). From the comparison table of the project's
- * upstream-platforms reference (§8, relay rows). */
+ * Messages under /claude/v1/messages). The defaults are each adapter's default_formats
+ * (platform.h); the paths follow the upstream-platforms reference (§8, relay rows). */
 #ifndef METARELAY_PLATFORMS_RELAY_FORMATS_H
 #define METARELAY_PLATFORMS_RELAY_FORMATS_H
 
