@@ -137,7 +137,7 @@ static int64_t total_tokens(const struct ir_usage *u)
 static void record_attempt(struct gw_call *c, bool success, const char *error)
 {
     if (!c->ch) return;
-    if (c->cv) c->usage = c->cv->usage;
+    if (c->cv && !c->finished) c->usage = c->cv->usage; /* cv lives in the request pool */
     struct usage_record r;
     memset(&r, 0, sizeof r);
     r.created_at_ms = c->t_attempt_wall_ms;
