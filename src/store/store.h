@@ -36,10 +36,14 @@ void db_close(db_t *db);
 
 /* ---- what the routing snapshot is built from ---- */
 
-/* One usable upstream credential: an enabled account on an enabled site, with the
- * models discovered for it. All strings owned by the row array (channel_rows_free). */
+/* One usable upstream credential: a synced (or hand-added) API token of an enabled
+ * account on an enabled site — one row per enabled token whose full key is known — or,
+ * for an account without such tokens, the account's own API token; with the models
+ * discovered for that token (else for the account). All strings owned by the row array
+ * (channel_rows_free). */
 struct channel_row {
     int64_t account_id;
+    int64_t token_id;     /* account_tokens.id; 0 = the account's own API token */
     int64_t site_id;
     char *site_name;
     char *platform;       /* "openai", "claude", "new-api", … */
