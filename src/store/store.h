@@ -60,6 +60,13 @@ struct channel_row {
 int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows);
 void channel_rows_free(struct channel_row *rows, size_t n_rows);
 
+/* `metarelay rotate-secret`: re-encrypts every stored secret under a key derived from
+ * `new_secret` (with a fresh salt), in one transaction, after proving cfg's secret is the
+ * current one. Run with the gateway stopped. 0 with *n_values = secrets re-encrypted, or
+ * -1 with *err malloc'ed (nothing changed). */
+int store_rotate_secret(const struct store_config *cfg, const char *new_secret, size_t *n_values,
+                        char **err);
+
 /* Deletes usage rows older than the retention; returns rows deleted or -1. */
 long store_apply_retention(db_t *db, unsigned days);
 

@@ -37,6 +37,10 @@ enum store_status db_seal_column(db_t *db, const char *table, const char *name, 
 char *db_open_column(db_t *db, sqlite3_stmt *st, int col, const char *table, const char *name,
                      int64_t id, char why[128]);
 
+/* A fixed plaintext sealed at creation into meta.key_check: opening it proves the secret
+ * is the right one. */
+#define STORE_KEY_CHECK_PLAIN "metarelay key check v1"
+
 struct store {
     char *db_path;
     secrets_t *secrets;
