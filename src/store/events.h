@@ -42,9 +42,8 @@ struct checkin_log {
 };
 void checkin_logs_free(struct checkin_log *l, size_t n);
 
-/* Appends a check-in log row; a success also stamps accounts.last_checkin_at. A second
- * success for the same account and day is STORE_CONFLICT (nothing written). reward < 0 =
- * unknown. */
+/* Appends a check-in log row; a success also stamps accounts.last_checkin_at. reward < 0
+ * = unknown. */
 enum store_status checkin_logs_add(db_t *db, int64_t account_id, const char *status,
                                    const char *message, double reward, const char *day);
 /* Whether the account has a success logged for `day`. */

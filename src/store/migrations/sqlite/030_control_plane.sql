@@ -51,8 +51,9 @@ CREATE TABLE token_models (
     PRIMARY KEY (token_id, model_name)
 ) WITHOUT ROWID;
 
--- One row per check-in attempt. checkin_day is the local day (TZ) it counts for; at most
--- one success per account and day.
+-- One row per check-in attempt. checkin_day is the local day (TZ) it counts for. The site
+-- is the authority on its own day (it answers "already checked in"); scheduled runs skip
+-- an account with a success logged for the local day without asking the site.
 CREATE TABLE checkin_logs (
     id          INTEGER PRIMARY KEY,
     account_id  INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
@@ -63,8 +64,7 @@ CREATE TABLE checkin_logs (
     created_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX checkin_logs_account ON checkin_logs (account_id, id);
-CREATE UNIQUE INDEX checkin_logs_one_success ON checkin_logs (account_id, checkin_day)
-    WHERE status = 'success';
+CREATE INDEX checkin_logs_day ON checkin_logs (account_id, checkin_day, status);
 
 -- The program log shown to the user (Metapi's events).
 CREATE TABLE events (
