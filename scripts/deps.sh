@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake ninja-build pkg-config
-      libuv1-dev libhttp-parser-dev libcurl4-openssl-dev libjansson-dev libpcre2-dev
+      libuv1-dev libhttp-parser-dev libcurl4-openssl-dev libssl-dev libjansson-dev libpcre2-dev
       libsqlite3-dev libpq-dev libsodium-dev libcmocka-dev
       ca-certificates curl nodejs npm sqlite3)
 if [ "${1:-}" = "--bench" ]; then PKGS+=(wrk nginx-light haproxy valgrind); fi

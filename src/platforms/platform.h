@@ -19,14 +19,14 @@
 
 enum platform_error_kind {
     PLATFORM_OK = 0,
-    PLATFORM_ERR_UNREACHABLE,   /* DNS, connect, timeout */
-    PLATFORM_ERR_AUTH,          /* wrong password, bad or expired token/cookie */
-    PLATFORM_ERR_NEEDS_2FA,     /* a TOTP code is required (and none/wrong was given) */
-    PLATFORM_ERR_CAPTCHA,       /* Turnstile/captcha required: paste a session cookie instead */
-    PLATFORM_ERR_UNSUPPORTED,   /* the platform (or this site's build) has no such feature */
-    PLATFORM_ERR_ALREADY_DONE,  /* e.g. already checked in today */
-    PLATFORM_ERR_BAD_RESPONSE,  /* HTML instead of JSON, unexpected shape */
-    PLATFORM_ERR_UPSTREAM,      /* the site answered success:false with a message */
+    PLATFORM_ERR_UNREACHABLE,  /* DNS, connect, timeout */
+    PLATFORM_ERR_AUTH,         /* wrong password, bad or expired token/cookie */
+    PLATFORM_ERR_NEEDS_2FA,    /* a TOTP code is required (and none/wrong was given) */
+    PLATFORM_ERR_CAPTCHA,      /* Turnstile/captcha required: paste a session cookie instead */
+    PLATFORM_ERR_UNSUPPORTED,  /* the platform (or this site's build) has no such feature */
+    PLATFORM_ERR_ALREADY_DONE, /* e.g. already checked in today */
+    PLATFORM_ERR_BAD_RESPONSE, /* HTML instead of JSON, unexpected shape */
+    PLATFORM_ERR_UPSTREAM,     /* the site answered success:false with a message */
 };
 
 struct platform_error {
@@ -37,15 +37,15 @@ struct platform_error {
 
 /* Everything an adapter may need to act for one account. Borrowed strings; NULL = unset. */
 struct platform_credentials {
-    const char *base_url;     /* site URL without trailing slash */
+    const char *base_url; /* site URL without trailing slash */
     const char *username;
     const char *password;
     const char *totp_secret;  /* base32; the adapter computes the code */
     const char *access_token; /* management token (New API family) or JWT (Sub2API) */
     const char *refresh_token;
-    const char *cookie;       /* "name=value; name2=value2" session cookie jar */
-    const char *user_id;      /* New-Api-User / Veloera-User */
-    const char *api_key;      /* relay key (sk-…) for /v1 calls */
+    const char *cookie;  /* "name=value; name2=value2" session cookie jar */
+    const char *user_id; /* New-Api-User / Veloera-User */
+    const char *api_key; /* relay key (sk-…) for /v1 calls */
     const char *proxy_url;
     const char *custom_headers_json;
 };
@@ -74,17 +74,17 @@ struct platform_balance {
 void platform_balance_free(struct platform_balance *b);
 
 struct platform_checkin {
-    bool already_done;   /* the site said it was already done today (not a failure) */
-    double reward;       /* money unit; < 0 unknown (compute from the balance difference) */
-    char *message;       /* the site's message */
+    bool already_done; /* the site said it was already done today (not a failure) */
+    double reward;     /* money unit; < 0 unknown (compute from the balance difference) */
+    char *message;     /* the site's message */
 };
 void platform_checkin_free(struct platform_checkin *c);
 
 struct platform_token {
-    char *id;            /* the site's id (text) */
+    char *id; /* the site's id (text) */
     char *name;
-    char *key;           /* full key with the site's prefix (sk-…); NULL if it stayed masked */
-    char *masked_key;    /* what the list showed, when masked */
+    char *key;        /* full key with the site's prefix (sk-…); NULL if it stayed masked */
+    char *masked_key; /* what the list showed, when masked */
     char *group;
     bool enabled;
     bool unlimited;
@@ -92,6 +92,8 @@ struct platform_token {
     int64_t expires_at;  /* unix seconds; -1 never */
     char *model_limits;  /* comma-separated, NULL = none */
 };
+/* Releases one token's strings (e.g. create_token's result). */
+void platform_token_free(struct platform_token *t);
 struct platform_token_list {
     struct platform_token *items;
     size_t n;
@@ -102,17 +104,17 @@ struct platform_token_spec {
     const char *name;
     const char *group;
     bool unlimited;
-    double remain_quota;   /* money unit, when !unlimited */
-    int64_t expires_at;    /* unix seconds; -1 never */
+    double remain_quota;      /* money unit, when !unlimited */
+    int64_t expires_at;       /* unix seconds; -1 never */
     const char *model_limits; /* comma-separated or NULL */
 };
 
 struct platform_price {
     char *model;
-    double input_per_million;  /* money unit per 1M input tokens; < 0 unknown */
+    double input_per_million; /* money unit per 1M input tokens; < 0 unknown */
     double output_per_million;
-    double per_call;           /* fixed price per call; < 0 when token-priced */
-    char *group;               /* NULL = the user's group */
+    double per_call; /* fixed price per call; < 0 when token-priced */
+    char *group;     /* NULL = the user's group */
 };
 struct platform_model_list {
     char **models;
@@ -124,7 +126,7 @@ void platform_model_list_free(struct platform_model_list *l);
 
 struct platform_group {
     char *name;
-    double ratio;
+    double ratio; /* < 0 unknown */
     char *description;
 };
 struct platform_group_list {
@@ -140,8 +142,8 @@ void platform_group_list_free(struct platform_group_list *l);
 #define PLATFORM_FORMAT_RESPONSES 4u
 
 struct platform {
-    const char *id;           /* "new-api", "one-api", "one-hub", "done-hub", "veloera",
-                               * "anyrouter", "sub2api", "openai", "claude" */
+    const char *id; /* "new-api", "one-api", "one-hub", "done-hub", "veloera",
+                     * "anyrouter", "sub2api", "openai", "claude" */
     const char *display_name;
     unsigned default_formats; /* PLATFORM_FORMAT_* */
     bool has_management;      /* false for openai/claude (API key only) */

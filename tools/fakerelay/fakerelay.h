@@ -80,9 +80,12 @@ struct fr_worker {
     bool thread_started;
 };
 
+struct pf_state;
+
 struct fr_app {
     struct fr_config cfg;
     struct fr_stats *stats;
+    struct pf_state *platform; /* emulated management API (platform.h); NULL = plain relay */
     struct fr_worker *workers;
     unsigned n_workers;
     int port; /* the bound port */

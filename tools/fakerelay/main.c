@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "fakerelay.h"
+#include "platform.h"
 
 #define DEFAULT_MODELS "gpt-4o-mini,gpt-4o,text-embedding-3-small,dall-e-3"
 
@@ -271,15 +272,21 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     struct fr_app app = {0};
     pthread_mutex_init(&app.servers_lock, NULL);
+    bool platform_err;
+    app.platform = fr_platform_parse(&argc, argv, &platform_err); /* strips its options */
+    if (platform_err) return 2;
     int rc = fr_config_parse(&app.cfg, argc, argv);
     if (rc != 0) {
+        if (rc > 0) fr_platform_usage(stdout);
         fr_config_free(&app.cfg);
+        fr_platform_free(app.platform);
         return rc > 0 ? 0 : 2;
     }
     log_set_level(app.cfg.verbose ? LOG_DEBUG : LOG_INFO);
     app.stats = fr_stats_new();
     if (!app.stats) {
         fr_config_free(&app.cfg);
+        fr_platform_free(app.platform);
         return 1;
     }
     http_server_global_init(64 * 1024);
@@ -310,6 +317,7 @@ int main(int argc, char **argv)
     uv_loop_close(&main_loop);
     fr_stats_free(app.stats);
     fr_config_free(&app.cfg);
+    fr_platform_free(app.platform);
     pthread_mutex_destroy(&app.servers_lock);
     return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "fakerelay.h"
+#include "platform.h"
 
 /* Built without it, the server offers no connection counters: the reference is weak so
  * fakerelay still links, and /_fake/stats then reports them as null. */
@@ -137,6 +138,9 @@ static void on_request(http_request_t *req, void *ud)
         return;
     }
 
+    /* The emulated platform's management API, challenge and relay key check. */
+    if (fr_platform_dispatch(w, req)) return;
+
     bool path_known;
     const struct fr_route *route = find_route(req->method, req->path, &path_known);
     if (!route) {
@@ -146,7 +150,7 @@ static void on_request(http_request_t *req, void *ud)
         fr_respond_error(req, cfg, path_known ? 405 : 404, "invalid_request_error", NULL, msg);
         return;
     }
-    if (cfg->key && !authorized(req, cfg->key)) {
+    if (cfg->key && !w->app->platform && !authorized(req, cfg->key)) {
         fr_respond_error(req, cfg, 401, "invalid_request_error", "invalid_api_key",
                          "Incorrect API key provided. You can find your API key at "
                          "https://platform.openai.com/account/api-keys.");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fakerelay.h"
+#include "platform.h"
 
 #define MAX_KEYS      64         /* distinct keys per map; more are counted as "(other)" */
 #define MAX_LAST_BODY (4u << 20) /* bytes of the last request body kept */
@@ -251,6 +252,7 @@ static void stats_get(struct fr_worker *w, http_request_t *req)
         "requests_by_path", map_json(&st->by_path), "requests_by_model", map_json(&st->by_model),
         "faults", map_json(&st->by_fault), "last_request", last_json(st));
     pthread_mutex_unlock(&st->mu);
+    if (j) fr_platform_stats(app, j);
     reply_json(req, &app->cfg, 200, j);
 }
 
@@ -269,6 +271,7 @@ static void stats_reset(struct fr_worker *w, http_request_t *req)
     map_clear(&st->by_fault);
     last_clear(st);
     pthread_mutex_unlock(&st->mu);
+    fr_platform_stats_reset(app);
     reply_json(req, &app->cfg, 200, json_pack("{s:b}", "reset", 1));
 }
 
@@ -285,6 +288,8 @@ void fr_control_dispatch(struct fr_worker *w, http_request_t *req)
     } else if (slice_eq_str(p, "/_fake/image.png") && slice_eq_str(m, "GET")) {
         struct http_header h[] = {{SLICE_LIT("Content-Type"), SLICE_LIT("image/png")}};
         http_respond(req, 200, h, 1, (struct slice){(const char *)fr_png, fr_png_len});
+    } else if (fr_platform_control(w, req)) {
+        /* a platform route: next-day, expire-sessions, platform */
     } else {
         fr_respond_error(req, cfg, 404, "invalid_request_error", NULL,
                          "fakerelay: unknown control route (GET /_fake/stats, POST "
