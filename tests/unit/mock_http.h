@@ -18,6 +18,9 @@
  *   /manyheaders?n=N&len=L  200 with N headers "X-Hnnnnn: <L bytes>", empty body
  *   /garbage           a reply that is not HTTP
  *
+ * A test may install its own `handler` (called for every request before the canned
+ * routes; return false to close the connection) to script a whole site.
+ *
  * Counters: connections accepted, connections the client closed while the server was
  * waiting on them (peer_closed), requests served. */
 #ifndef METARELAY_TESTS_MOCK_HTTP_H
@@ -39,7 +42,13 @@
 #include <time.h>
 #include <unistd.h>
 
+struct mock_conn;
+/* A scripted site: answers one request on c->fd. `head` is the raw request head. */
+typedef bool (*mock_handler_fn)(struct mock_conn *c, const char *head, const char *target,
+                                const char *body, size_t body_len);
+
 struct mock_server {
+    mock_handler_fn handler; /* NULL: the canned routes below */
     int lfd;
     int port;
     pthread_t th;
@@ -183,6 +192,7 @@ static bool mock_serve(struct mock_conn *c, const char *head, const char *target
 {
     int fd = c->fd;
     atomic_fetch_add(&c->m->requests, 1);
+    if (c->m->handler) return c->m->handler(c, head, target, body, body_len);
     if (mock_path_is(target, "/json")) {
         return mock_sendf(fd,
                           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -65,7 +65,8 @@ static void test_acw_rotated_table(void **state)
     int n = snprintf(page, sizeof page,
                      "<html><script>var arg1 = \"0123456789ABCDEF0123456789ABCDEF01234567\";"
                      "for(var m=[");
-    for (int i = 40; i >= 1; i--) n += snprintf(page + n, sizeof page - (size_t)n, "%d%s", i, i > 1 ? "," : "");
+    for (int i = 40; i >= 1; i--)
+        n += snprintf(page + n, sizeof page - (size_t)n, "%d%s", i, i > 1 ? "," : "");
     n += snprintf(page + n, sizeof page - (size_t)n, "],x=0;;){}</script></html>");
     char out[41];
     assert_int_equal(pf_acw_solve(page, (size_t)n, out), 0);
@@ -94,7 +95,8 @@ static void test_acw_property(void **state)
         assert_int_equal(pf_acw_compute(arg1, NULL, out), 0);
         assert_int_equal(strlen(out), 40);
         for (int z = 0; z < 40; z += 2) {
-            int byte = (hexv(out[z]) << 4 | hexv(out[z + 1])) ^ (hexv(key[z]) << 4 | hexv(key[z + 1]));
+            int byte =
+                (hexv(out[z]) << 4 | hexv(out[z + 1])) ^ (hexv(key[z]) << 4 | hexv(key[z + 1]));
             assert_int_equal(hexv(arg1[perm[z] - 1]), byte >> 4);
             assert_int_equal(hexv(arg1[perm[z + 1] - 1]), byte & 15);
         }
@@ -193,8 +195,12 @@ static void test_quota_conversion(void **state)
 static void test_already_matching(void **state)
 {
     (void)state;
-    const char *yes[] = {"今日已签到", "你今天已经签到过了", "Already checked in today",
-                         "checkin.already_done_model", "您已签到", "already signed in"};
+    const char *yes[] = {"今日已签到",
+                         "你今天已经签到过了",
+                         "Already checked in today",
+                         "checkin.already_done_model",
+                         "您已签到",
+                         "already signed in"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) assert_true(pf_msg_already(yes[i]));
     const char *no[] = {"签到成功", "签到功能未启用", "Turnstile token 为空", "", "ok"};
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) assert_false(pf_msg_already(no[i]));
@@ -228,26 +234,35 @@ static void test_envelope_shapes(void **state)
     struct platform_error err;
 
     /* lineage envelope, data array */
-    assert_int_equal(env("{\"success\":true,\"message\":\"\",\"data\":[1,2]}", 200, &root, &data, &err), 0);
+    assert_int_equal(
+        env("{\"success\":true,\"message\":\"\",\"data\":[1,2]}", 200, &root, &data, &err), 0);
     assert_true(json_is_array(data));
     assert_int_equal(json_array_size(data), 2);
     json_decref(root);
     /* data.items */
-    assert_int_equal(env("{\"success\":true,\"data\":{\"items\":[{\"id\":1}],\"total\":1}}", 200, &root, &data, &err), 0);
+    assert_int_equal(env("{\"success\":true,\"data\":{\"items\":[{\"id\":1}],\"total\":1}}", 200,
+                         &root, &data, &err),
+                     0);
     assert_non_null(lineage_token_array(data));
     assert_int_equal(json_array_size(lineage_token_array(data)), 1);
     json_decref(root);
     /* data.data (OneHub) */
-    assert_int_equal(env("{\"success\":true,\"data\":{\"data\":[{\"id\":1},{\"id\":2}],\"page\":1,\"total_count\":2}}", 200, &root, &data, &err), 0);
+    assert_int_equal(env("{\"success\":true,\"data\":{\"data\":[{\"id\":1},{\"id\":2}],\"page\":1,"
+                         "\"total_count\":2}}",
+                         200, &root, &data, &err),
+                     0);
     assert_int_equal(json_array_size(lineage_token_array(data)), 2);
     json_decref(root);
     /* Sub2API code/message/data */
-    assert_int_equal(env("{\"code\":0,\"message\":\"success\",\"data\":{\"balance\":12.5}}", 200, &root, &data, &err), 0);
+    assert_int_equal(env("{\"code\":0,\"message\":\"success\",\"data\":{\"balance\":12.5}}", 200,
+                         &root, &data, &err),
+                     0);
     double b;
     assert_true(pf_jnum(data, "balance", &b) && b == 12.5);
     json_decref(root);
     /* /v1/models with and without object:list, and a bare array */
-    assert_int_equal(env("{\"object\":\"list\",\"data\":[{\"id\":\"a\"}]}", 200, &root, &data, &err), 0);
+    assert_int_equal(
+        env("{\"object\":\"list\",\"data\":[{\"id\":\"a\"}]}", 200, &root, &data, &err), 0);
     assert_true(json_is_array(data));
     json_decref(root);
     assert_int_equal(env("[{\"id\":\"a\"}]", 200, &root, &data, &err), 0);
@@ -265,42 +280,67 @@ static void test_envelope_failures(void **state)
     json_t *root, *data;
     struct platform_error err;
     /* HTTP 200 + success:false is a failure with the site's message */
-    assert_int_equal(env("{\"success\":false,\"message\":\"令牌名称过长\"}", 200, &root, &data, &err), -1);
+    assert_int_equal(
+        env("{\"success\":false,\"message\":\"令牌名称过长\"}", 200, &root, &data, &err), -1);
     assert_int_equal(err.kind, PLATFORM_ERR_UPSTREAM);
     assert_non_null(strstr(err.message, "令牌名称过长"));
     assert_null(root);
-    assert_int_equal(env("{\"success\":false,\"message\":\"今日已签到\"}", 200, &root, &data, &err), -1);
+    assert_int_equal(env("{\"success\":false,\"message\":\"今日已签到\"}", 200, &root, &data, &err),
+                     -1);
     assert_int_equal(err.kind, PLATFORM_ERR_ALREADY_DONE);
-    assert_int_equal(env("{\"success\":false,\"message\":\"Turnstile token 为空\"}", 200, &root, &data, &err), -1);
+    assert_int_equal(
+        env("{\"success\":false,\"message\":\"Turnstile token 为空\"}", 200, &root, &data, &err),
+        -1);
     assert_int_equal(err.kind, PLATFORM_ERR_CAPTCHA);
     assert_non_null(strstr(err.message, "session cookie"));
-    assert_int_equal(env("{\"success\":false,\"message\":\"无权进行此操作，access token 无效\"}", 200, &root, &data, &err), -1);
+    assert_int_equal(env("{\"success\":false,\"message\":\"无权进行此操作，access token 无效\"}",
+                         200, &root, &data, &err),
+                     -1);
     assert_int_equal(err.kind, PLATFORM_ERR_AUTH);
-    assert_int_equal(env("{\"success\":false,\"message\":\"无权进行此操作，未提供 New-Api-User\"}", 401, &root, &data, &err), -1);
+    assert_int_equal(env("{\"success\":false,\"message\":\"无权进行此操作，未提供 New-Api-User\"}",
+                         401, &root, &data, &err),
+                     -1);
     assert_int_equal(err.kind, PLATFORM_ERR_AUTH);
     assert_non_null(strstr(err.message, "user id"));
     /* Sub2API failures: numeric and string codes */
-    assert_int_equal(env("{\"code\":401,\"message\":\"invalid email or password\",\"reason\":\"INVALID_CREDENTIALS\"}", 401, &root, &data, &err), -1);
+    assert_int_equal(env("{\"code\":401,\"message\":\"invalid email or "
+                         "password\",\"reason\":\"INVALID_CREDENTIALS\"}",
+                         401, &root, &data, &err),
+                     -1);
     assert_int_equal(err.kind, PLATFORM_ERR_AUTH);
-    assert_int_equal(env("{\"code\":\"TOKEN_EXPIRED\",\"message\":\"Token has expired\"}", 401, &root, &data, &err), -1);
+    assert_int_equal(env("{\"code\":\"TOKEN_EXPIRED\",\"message\":\"Token has expired\"}", 401,
+                         &root, &data, &err),
+                     -1);
     assert_int_equal(err.kind, PLATFORM_ERR_AUTH);
-    assert_int_equal(env("{\"code\":400,\"message\":\"Invalid request: name\"}", 400, &root, &data, &err), -1);
+    assert_int_equal(
+        env("{\"code\":400,\"message\":\"Invalid request: name\"}", 400, &root, &data, &err), -1);
     assert_int_equal(err.kind, PLATFORM_ERR_UPSTREAM);
     /* 404 in JSON (New API) and plain text (Sub2API/gin) */
-    assert_int_equal(env("{\"error\":{\"message\":\"Invalid URL (POST /api/user/checkin)\",\"type\":\"invalid_request_error\",\"param\":\"\",\"code\":\"\"}}", 404, &root, &data, &err), -1);
+    assert_int_equal(
+        env("{\"error\":{\"message\":\"Invalid URL (POST "
+            "/api/user/"
+            "checkin)\",\"type\":\"invalid_request_error\",\"param\":\"\",\"code\":\"\"}}",
+            404, &root, &data, &err),
+        -1);
     assert_int_equal(err.kind, PLATFORM_ERR_UNSUPPORTED);
     assert_int_equal(env("404 page not found", 404, &root, &data, &err), -1);
     assert_int_equal(err.kind, PLATFORM_ERR_UNSUPPORTED);
     /* HTML where JSON was expected */
-    assert_int_equal(env("<!DOCTYPE html><html><body>Welcome</body></html>", 200, &root, &data, &err), -1);
+    assert_int_equal(
+        env("<!DOCTYPE html><html><body>Welcome</body></html>", 200, &root, &data, &err), -1);
     assert_int_equal(err.kind, PLATFORM_ERR_BAD_RESPONSE);
     assert_non_null(strstr(err.message, "HTML"));
-    assert_int_equal(env("<html><script src=\"https://challenges.cloudflare.com/turnstile/v0/api.js\"></script></html>", 403, &root, &data, &err), -1);
+    assert_int_equal(
+        env("<html><script "
+            "src=\"https://challenges.cloudflare.com/turnstile/v0/api.js\"></script></html>",
+            403, &root, &data, &err),
+        -1);
     assert_int_equal(err.kind, PLATFORM_ERR_CAPTCHA);
     assert_int_equal(env(CHALLENGE_PAGE, 200, &root, &data, &err), -1);
     assert_int_equal(err.kind, PLATFORM_ERR_CAPTCHA);
     /* garbage, empty, scalar, truncated */
-    const char *bad[] = {"", "not json", "\"a string\"", "42", "{\"success\":true,", "{\"a\":1,\"a\":2}"};
+    const char *bad[] = {"",   "not json",           "\"a string\"",
+                         "42", "{\"success\":true,", "{\"a\":1,\"a\":2}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(env(bad[i], 200, &root, &data, &err), -1);
         assert_int_equal(err.kind, PLATFORM_ERR_BAD_RESPONSE);
@@ -329,11 +369,12 @@ static void test_token_parse(void **state)
 {
     (void)state;
     struct platform_token t;
-    json_t *o = json_loads("{\"id\":7,\"user_id\":1,\"key\":\"AbCd**********WxYz\",\"status\":1,"
-                           "\"name\":\"gw\",\"expired_time\":-1,\"remain_quota\":1000000,"
-                           "\"unlimited_quota\":false,\"model_limits_enabled\":true,"
-                           "\"model_limits\":\"gpt-4o,claude\",\"group\":\"vip\",\"DeletedAt\":null}",
-                           0, NULL);
+    json_t *o =
+        json_loads("{\"id\":7,\"user_id\":1,\"key\":\"AbCd**********WxYz\",\"status\":1,"
+                   "\"name\":\"gw\",\"expired_time\":-1,\"remain_quota\":1000000,"
+                   "\"unlimited_quota\":false,\"model_limits_enabled\":true,"
+                   "\"model_limits\":\"gpt-4o,claude\",\"group\":\"vip\",\"DeletedAt\":null}",
+                   0, NULL);
     assert_int_equal(lineage_parse_token(o, 500000, &t), 0);
     assert_string_equal(t.id, "7");
     assert_null(t.key);
@@ -348,10 +389,11 @@ static void test_token_parse(void **state)
     json_decref(o);
 
     /* One API: full key, models csv, status 2 */
-    o = json_loads("{\"id\":\"9\",\"key\":\"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL\","
-                   "\"status\":2,\"name\":\"x\",\"expired_time\":1900000000,\"unlimited_quota\":true,"
-                   "\"models\":\"gpt-4o-mini\",\"subnet\":\"\"}",
-                   0, NULL);
+    o = json_loads(
+        "{\"id\":\"9\",\"key\":\"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL\","
+        "\"status\":2,\"name\":\"x\",\"expired_time\":1900000000,\"unlimited_quota\":true,"
+        "\"models\":\"gpt-4o-mini\",\"subnet\":\"\"}",
+        0, NULL);
     assert_int_equal(lineage_parse_token(o, 500000, &t), 0);
     assert_string_equal(t.key, "sk-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL");
     assert_false(t.enabled);
@@ -423,11 +465,12 @@ static void test_pricing_new_api(void **state)
 static void test_available_model(void **state)
 {
     (void)state;
-    json_t *d = json_loads("{\"gpt-4o-mini\":{\"groups\":[\"default\"],\"owned_by\":\"OpenAI\","
-                           "\"price\":{\"model\":\"gpt-4o-mini\",\"type\":\"tokens\",\"input\":0.075,"
-                           "\"output\":0.3}},\"mj\":{\"price\":{\"type\":\"times\",\"input\":25}},"
-                           "\"bare\":{}}",
-                           0, NULL);
+    json_t *d =
+        json_loads("{\"gpt-4o-mini\":{\"groups\":[\"default\"],\"owned_by\":\"OpenAI\","
+                   "\"price\":{\"model\":\"gpt-4o-mini\",\"type\":\"tokens\",\"input\":0.075,"
+                   "\"output\":0.3}},\"mj\":{\"price\":{\"type\":\"times\",\"input\":25}},"
+                   "\"bare\":{}}",
+                   0, NULL);
     struct platform_model_list l = {0};
     assert_int_equal(lineage_parse_available_model(d, 1, 500000, &l), 0);
     assert_int_equal(l.n, 3);
@@ -515,13 +558,36 @@ static const struct platform *detect_json(const char *status_data)
 static void test_detect_signatures(void **state)
 {
     (void)state;
-    assert_string_equal(detect_json("{\"version\":\"v0.10.0\",\"system_name\":\"New API\",\"quota_per_unit\":500000,\"quota_display_type\":\"USD\",\"checkin_enabled\":true,\"setup\":true}")->id, "new-api");
-    assert_string_equal(detect_json("{\"system_name\":\"My relay\",\"setup\":true}")->id, "new-api");
-    assert_string_equal(detect_json("{\"version\":\"v0.6.10\",\"system_name\":\"One API\",\"quota_per_unit\":500000,\"display_in_currency\":true,\"chat_link\":\"\"}")->id, "one-api");
-    assert_string_equal(detect_json("{\"system_name\":\"One Hub\",\"PaymentUSDRate\":7.3,\"UptimeEnabled\":false}")->id, "one-hub");
-    assert_string_equal(detect_json("{\"system_name\":\"Done Hub\",\"GeminiAPIEnabled\":true,\"max_log_query_days\":30,\"PaymentUSDRate\":7.3}")->id, "done-hub");
-    assert_string_equal(detect_json("{\"system_name\":\"Veloera\",\"check_in_enabled\":true,\"quota_per_unit\":500000}")->id, "veloera");
-    assert_string_equal(detect_json("{\"system_name\":\"x\",\"check_in_enabled\":false}")->id, "veloera");
+    assert_string_equal(detect_json("{\"version\":\"v0.10.0\",\"system_name\":\"New "
+                                    "API\",\"quota_per_unit\":500000,\"quota_display_type\":"
+                                    "\"USD\",\"checkin_enabled\":true,\"setup\":true}")
+                            ->id,
+                        "new-api");
+    assert_string_equal(detect_json("{\"system_name\":\"My relay\",\"setup\":true}")->id,
+                        "new-api");
+    assert_string_equal(
+        detect_json(
+            "{\"version\":\"v0.6.10\",\"system_name\":\"One "
+            "API\",\"quota_per_unit\":500000,\"display_in_currency\":true,\"chat_link\":\"\"}")
+            ->id,
+        "one-api");
+    assert_string_equal(
+        detect_json("{\"system_name\":\"One Hub\",\"PaymentUSDRate\":7.3,\"UptimeEnabled\":false}")
+            ->id,
+        "one-hub");
+    assert_string_equal(
+        detect_json(
+            "{\"system_name\":\"Done "
+            "Hub\",\"GeminiAPIEnabled\":true,\"max_log_query_days\":30,\"PaymentUSDRate\":7.3}")
+            ->id,
+        "done-hub");
+    assert_string_equal(
+        detect_json(
+            "{\"system_name\":\"Veloera\",\"check_in_enabled\":true,\"quota_per_unit\":500000}")
+            ->id,
+        "veloera");
+    assert_string_equal(detect_json("{\"system_name\":\"x\",\"check_in_enabled\":false}")->id,
+                        "veloera");
 }
 
 static void test_registry(void **state)

@@ -485,19 +485,19 @@ struct pf_token *pf_token_by_id(struct pf_state *st, long long user_id, long lon
 
 struct pf_token *pf_token_by_key(struct pf_state *st, struct slice key)
 {
-    struct slice k = key;
-    for (int pass = 0; pass < 2; pass++) {
+    /* As sent; then without "sk-" (the One API lineage stores keys without it); then
+     * without a "-<channel>" suffix after it (New API's admin channel pinning). */
+    struct slice tries[3] = {key, SLICE_NULL, SLICE_NULL};
+    if (key.n > 3 && memcmp(key.p, "sk-", 3) == 0) {
+        tries[1] = (struct slice){key.p + 3, key.n - 3};
+        const char *dash = memchr(tries[1].p, '-', tries[1].n);
+        if (dash) tries[2] = (struct slice){tries[1].p, (size_t)(dash - tries[1].p)};
+    }
+    for (int k = 0; k < 3; k++) {
+        if (!tries[k].n) continue;
         for (size_t i = 0; i < st->n_tokens; i++)
-            if (!st->tokens[i].deleted && slice_eq_str(k, st->tokens[i].key)) return &st->tokens[i];
-        /* The One API lineage stores keys without "sk-" and ignores "-<channel>" after it. */
-        if (k.n > 3 && memcmp(k.p, "sk-", 3) == 0) {
-            k.p += 3;
-            k.n -= 3;
-            const char *dash = memchr(k.p, '-', k.n);
-            if (dash) k.n = (size_t)(dash - k.p);
-        } else {
-            break;
-        }
+            if (!st->tokens[i].deleted && slice_eq_str(tries[k], st->tokens[i].key))
+                return &st->tokens[i];
     }
     return NULL;
 }
