@@ -19,7 +19,7 @@ void admin_reply(struct admin_response *resp, int status, json_t *j)
 {
     resp->status = status;
     resp->body = BUF_INIT;
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(j);
     if (!text) {
         resp->status = 500;

@@ -14,6 +14,7 @@
 #include "platforms/platform.h"
 #include "store/accounts.h"
 #include "store/models.h"
+#include "store/prices.h"
 #include "store/sites.h"
 
 #define TOKEN_MAX_LEN    4096
@@ -328,9 +329,28 @@ void admin_account_models(const struct admin_ctx *ctx, int64_t account_id,
                                         admin_jstr(ml[i].model_name), "available", ml[i].available,
                                         "checkedAt", admin_jstr(ml[i].checked_at)));
     account_models_free(ml, n);
+    /* Prices discovered for the account and its tokens (money unit per 1M tokens / call). */
+    struct model_price *pr = NULL;
+    size_t np = 0;
+    json_t *prices = json_array();
+    if (model_prices_list(ctx->db, account_id, &pr, &np) == STORE_OK)
+        for (size_t i = 0; i < np; i++)
+            json_array_append_new(
+                prices,
+                json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "model", admin_jstr(pr[i].model),
+                          "inputPerMillion",
+                          pr[i].input_per_million >= 0 ? json_real(pr[i].input_per_million)
+                                                       : json_null(),
+                          "outputPerMillion",
+                          pr[i].output_per_million >= 0 ? json_real(pr[i].output_per_million)
+                                                        : json_null(),
+                          "perCall", pr[i].per_call >= 0 ? json_real(pr[i].per_call) : json_null(),
+                          "group", admin_jstr(pr[i].group), "tokenId",
+                          pr[i].token_id ? json_integer(pr[i].token_id) : json_null()));
+    model_prices_free(pr, np);
     admin_reply(resp, 200,
-                json_pack("{s:I, s:o, s:I}", "accountId", (json_int_t)account_id, "models", arr,
-                          "count", (json_int_t)n));
+                json_pack("{s:I, s:o, s:I, s:o}", "accountId", (json_int_t)account_id, "models", arr,
+                          "count", (json_int_t)n, "prices", prices));
 }
 
 /* ---- control plane ---- */
