@@ -169,8 +169,8 @@ static int load_config(struct config *c)
     c->control.tz = c->tz;
     c->allow_default_tokens = strcmp(env_str("ALLOW_DEFAULT_TOKENS", "0"), "1") == 0;
     const char *lvl = env_str("LOG_LEVEL", "info");
-    log_set_level(strcmp(lvl, "debug") == 0  ? LOG_DEBUG
-                  : strcmp(lvl, "warn") == 0 ? LOG_WARN
+    log_set_level(strcmp(lvl, "debug") == 0   ? LOG_DEBUG
+                  : strcmp(lvl, "warn") == 0  ? LOG_WARN
                   : strcmp(lvl, "error") == 0 ? LOG_ERROR
                                               : LOG_INFO);
     bool defaults = strcmp(g->auth_token, DEFAULT_AUTH_TOKEN) == 0 ||
@@ -343,8 +343,7 @@ static int serve(struct config *cfg)
     uv_timer_start(&ctl.tick, tick, 50, 50);
 
     log_always("metarelay %s listening on %s:%d (%u workers, data in %s)", METARELAY_VERSION,
-             cfg->gw.host, gateway_port(),
-             cfg->gw.workers, cfg->data_dir);
+               cfg->gw.host, gateway_port(), cfg->gw.workers, cfg->data_dir);
     if (strcmp(cfg->gw.proxy_token, DEFAULT_PROXY_TOKEN) == 0)
         log_warn("using the default PROXY_TOKEN and AUTH_TOKEN: set your own before exposing "
                  "metarelay");

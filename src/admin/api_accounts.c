@@ -44,8 +44,8 @@ static json_t *account_json(const struct account *a)
     json_object_set_new(j, "displayName", admin_jstr(a->display_name));
     json_object_set_new(j, "group", admin_jstr(a->user_group));
     json_object_set_new(j, "currency", admin_jstr(a->currency ? a->currency : "USD"));
-    json_object_set_new(j, "quotaPerUnit", a->quota_per_unit > 0 ? json_real(a->quota_per_unit)
-                                                                  : json_null());
+    json_object_set_new(j, "quotaPerUnit",
+                        a->quota_per_unit > 0 ? json_real(a->quota_per_unit) : json_null());
     json_object_set_new(j, "hasPassword", json_boolean(a->has_password));
     json_object_set_new(j, "hasTotpSecret", json_boolean(a->has_totp));
     json_object_set_new(j, "hasAccessToken", json_boolean(a->has_access_token));
@@ -59,7 +59,8 @@ static json_t *account_json(const struct account *a)
 
 /* A string field that must be a header-safe secret (no spaces or control bytes). 1 set
  * (or cleared with null/"" → *out NULL), 0 absent, -1 after answering 400. */
-static int secret_field(json_t *body, const char *key, const char **out, struct admin_response *resp)
+static int secret_field(json_t *body, const char *key, const char **out,
+                        struct admin_response *resp)
 {
     json_t *v = json_object_get(body, key);
     *out = NULL;
@@ -192,9 +193,10 @@ static bool read_fields(const struct admin_ctx *ctx, json_t *body, bool create,
     if ((create && !f->access_token && !f->cookie) || (v && !json_is_null(v))) {
         const char *t = json_string_value(v);
         if (!t) {
-            admin_fail(resp, 400, create ? "apiToken (or accessToken / cookie) is required: a "
-                                           "non-empty string"
-                                         : "apiToken must be a non-empty string");
+            admin_fail(resp, 400,
+                       create ? "apiToken (or accessToken / cookie) is required: a "
+                                "non-empty string"
+                              : "apiToken must be a non-empty string");
             return false;
         }
         size_t len = json_string_length(v);
@@ -349,8 +351,8 @@ void admin_account_models(const struct admin_ctx *ctx, int64_t account_id,
                           pr[i].token_id ? json_integer(pr[i].token_id) : json_null()));
     model_prices_free(pr, np);
     admin_reply(resp, 200,
-                json_pack("{s:I, s:o, s:I, s:o}", "accountId", (json_int_t)account_id, "models", arr,
-                          "count", (json_int_t)n, "prices", prices));
+                json_pack("{s:I, s:o, s:I, s:o}", "accountId", (json_int_t)account_id, "models",
+                          arr, "count", (json_int_t)n, "prices", prices));
 }
 
 /* ---- control plane ---- */
@@ -362,12 +364,19 @@ static void fail_job(struct admin_response *resp, const struct job_result *r)
     switch (r->kind) {
     case PLATFORM_ERR_AUTH:
     case PLATFORM_ERR_NEEDS_2FA:
-    case PLATFORM_ERR_CAPTCHA: status = 400; break;
-    case PLATFORM_ERR_UNSUPPORTED: status = 422; break;
+    case PLATFORM_ERR_CAPTCHA:
+        status = 400;
+        break;
+    case PLATFORM_ERR_UNSUPPORTED:
+        status = 422;
+        break;
     case PLATFORM_ERR_UNREACHABLE:
     case PLATFORM_ERR_BAD_RESPONSE:
-    case PLATFORM_ERR_UPSTREAM: status = 502; break;
-    default: status = r->message[0] ? 502 : 500;
+    case PLATFORM_ERR_UPSTREAM:
+        status = 502;
+        break;
+    default:
+        status = r->message[0] ? 502 : 500;
     }
     admin_fail(resp, status, "%s", r->message[0] ? r->message : "the job failed");
 }
@@ -488,9 +497,9 @@ void admin_accounts_verify_token(const struct admin_ctx *ctx, const struct admin
         if (p->models(ctx->fetch, &pc, &ml, &e2) == 0) {
             json_t *arr = json_array();
             for (size_t i = 0; i < ml.n; i++) json_array_append_new(arr, admin_jstr(ml.models[i]));
-            admin_reply(resp, 200,
-                        json_pack("{s:b, s:s, s:o}", "success", 1, "tokenType", "apikey",
-                                  "models", arr));
+            admin_reply(
+                resp, 200,
+                json_pack("{s:b, s:s, s:o}", "success", 1, "tokenType", "apikey", "models", arr));
             platform_model_list_free(&ml);
             goto out;
         }

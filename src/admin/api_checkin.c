@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "admin/admin_internal.h"
+#include "base/cron.h"
 #include "control/control.h"
 #include "control/jobs.h"
 #include "store/accounts.h"
@@ -55,8 +56,8 @@ static void trigger_all(const struct admin_ctx *ctx, const struct admin_request 
     }
     unsigned ok = 0, sk = 0, fa = 0;
     bool done = wait && control_batch_wait(b, WAIT_MAX_MS, &ok, &sk, &fa);
-    json_t *j = json_pack("{s:b, s:s, s:b}", "success", 1, "message", "check-in of every account started",
-                          "done", done);
+    json_t *j = json_pack("{s:b, s:s, s:b}", "success", 1, "message",
+                          "check-in of every account started", "done", done);
     if (wait)
         json_object_update_new(j, json_pack("{s:I, s:I, s:I, s:I}", "total",
                                             (json_int_t)control_batch_size(b), "ok", (json_int_t)ok,
@@ -135,11 +136,18 @@ static void schedule(const struct admin_ctx *ctx, const struct admin_request *re
         goto out;
     }
     if (control_cron_pinned("checkin")) {
-        admin_fail(resp, 409, "CHECKIN_CRON is set in the environment and wins over the "
-                              "stored schedule: change it there");
+        admin_fail(resp, 409,
+                   "CHECKIN_CRON is set in the environment and wins over the "
+                   "stored schedule: change it there");
         goto out;
     }
     char err[200];
+    struct cron_expr ce;
+    char perr[160];
+    if (cron_parse(expr, &ce, perr) != 0) {
+        admin_fail(resp, 400, "invalid cron expression: %s", perr);
+        goto out;
+    }
     if (control_running()) {
         if (control_set_cron("checkin", expr, err) != 0) {
             admin_fail(resp, 400, "%s", err);
@@ -155,7 +163,8 @@ static void schedule(const struct admin_ctx *ctx, const struct admin_request *re
         admin_fail_store(resp, st, "schedule");
         goto out;
     }
-    admin_reply(resp, 200, json_pack("{s:b, s:s, s:s}", "success", 1, "mode", "cron", "cron", expr));
+    admin_reply(resp, 200,
+                json_pack("{s:b, s:s, s:s}", "success", 1, "mode", "cron", "cron", expr));
 out:
     json_decref(body);
 }

@@ -332,8 +332,8 @@ void admin_sites_detect(const struct admin_ctx *ctx, const struct admin_request 
         goto out;
     }
     admin_reply(resp, 200,
-                json_pack("{s:b, s:o, s:s, s:s}", "success", 1, "url", admin_jstr(own),
-                          "platform", p->id, "displayName", p->display_name));
+                json_pack("{s:b, s:o, s:s, s:s}", "success", 1, "url", admin_jstr(own), "platform",
+                          p->id, "displayName", p->display_name));
 out:
     free(own);
     json_decref(body);

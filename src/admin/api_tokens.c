@@ -30,9 +30,9 @@ static json_t *token_json(const struct account_token *t)
         "{s:I, s:I, s:o, s:o, s:o, s:o, s:b, s:b, s:o, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "id",
         (json_int_t)t->id, "accountId", (json_int_t)t->account_id, "siteTokenId",
         admin_jstr(t->site_token_id), "name", admin_jstr(t->name), "tokenMasked", admin_jstr(m),
-        "group", admin_jstr(t->group), "enabled", t->enabled, "isDefault", t->is_default,
-        "source", admin_jstr(t->source), "valueStatus", admin_jstr(t->value_status),
-        "unlimitedQuota", t->unlimited, "remainQuota",
+        "group", admin_jstr(t->group), "enabled", t->enabled, "isDefault", t->is_default, "source",
+        admin_jstr(t->source), "valueStatus", admin_jstr(t->value_status), "unlimitedQuota",
+        t->unlimited, "remainQuota",
         t->remain_quota >= 0 ? json_real(t->remain_quota) : json_null(), "expiredTime",
         t->expires_at ? json_integer(t->expires_at) : json_null(), "modelLimits",
         admin_jstr(t->model_limits), "createdAt", admin_jstr(t->created_at), "updatedAt",
@@ -158,9 +158,8 @@ static void reply_batch(struct control_batch *b, bool wait, const char *what,
     json_t *j = json_pack("{s:b, s:s, s:b}", "success", 1, "message", what, "done", done);
     if (wait)
         json_object_update_new(j, json_pack("{s:I, s:I, s:I, s:I}", "total",
-                                            (json_int_t)control_batch_size(b), "ok",
-                                            (json_int_t)ok, "skipped", (json_int_t)sk, "failed",
-                                            (json_int_t)fa));
+                                            (json_int_t)control_batch_size(b), "ok", (json_int_t)ok,
+                                            "skipped", (json_int_t)sk, "failed", (json_int_t)fa));
     control_batch_release(b);
     admin_reply(resp, wait ? 200 : 202, j);
 }
@@ -187,7 +186,8 @@ static void create_token(const struct admin_ctx *ctx, json_t *body, struct admin
                                          .key = key,
                                          .group = group,
                                          .enabled = 1,
-                                         .is_default = json_is_true(json_object_get(body, "isDefault")),
+                                         .is_default =
+                                             json_is_true(json_object_get(body, "isDefault")),
                                          .source = "manual",
                                          .remain_quota = -1};
         struct account_token t;
@@ -329,8 +329,9 @@ void admin_account_tokens(const struct admin_ctx *ctx, const struct admin_reques
                        "paste it with PUT /api/account-tokens/%lld {\"token\": …}",
                        (long long)id, (long long)id);
         else
-            admin_reply(resp, 200, json_pack("{s:b, s:I, s:s}", "success", 1, "id",
-                                             (json_int_t)id, "token", t.key));
+            admin_reply(
+                resp, 200,
+                json_pack("{s:b, s:I, s:s}", "success", 1, "id", (json_int_t)id, "token", t.key));
         account_token_clear(&t);
         return;
     }

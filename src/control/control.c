@@ -261,10 +261,18 @@ static int run_job(struct job_ctx *ctx, const struct qjob *j)
     for (size_t i = 0; i < 4; i++) {
         if (!(j->jobs & order[i])) continue;
         switch (order[i]) {
-        case CONTROL_JOB_CHECKIN: job_checkin(ctx, j->account_id, j->scheduled, &r); break;
-        case CONTROL_JOB_BALANCE: job_balance(ctx, j->account_id, &r); break;
-        case CONTROL_JOB_TOKENS: job_sync_tokens(ctx, j->account_id, &r); break;
-        default: job_models(ctx, j->account_id, &r); break;
+        case CONTROL_JOB_CHECKIN:
+            job_checkin(ctx, j->account_id, j->scheduled, &r);
+            break;
+        case CONTROL_JOB_BALANCE:
+            job_balance(ctx, j->account_id, &r);
+            break;
+        case CONTROL_JOB_TOKENS:
+            job_sync_tokens(ctx, j->account_id, &r);
+            break;
+        default:
+            job_models(ctx, j->account_id, &r);
+            break;
         }
         if (r.status == JOB_FAILED) {
             worst = JOB_FAILED;
@@ -374,7 +382,8 @@ static void *sched_main(void *arg)
             snprintf(lease, sizeof lease, "cron:%s", P.sch[i].name);
             pthread_mutex_unlock(&P.mu);
             bool got = false;
-            if (db && job_lease_acquire(db, lease, P.holder, LEASE_TTL_MS, &got) == STORE_OK && got) {
+            if (db && job_lease_acquire(db, lease, P.holder, LEASE_TTL_MS, &got) == STORE_OK &&
+                got) {
                 log_info("control: scheduled %s run", P.sch[i].name);
                 struct control_batch *b = batch_new();
                 if (b) {
@@ -457,19 +466,22 @@ int control_start(const struct control_config *cfg, char err[200])
     P.cfg = *cfg;
     if (P.cfg.concurrency == 0) P.cfg.concurrency = 4;
     if (P.cfg.concurrency > MAX_THREADS) P.cfg.concurrency = MAX_THREADS;
-    P.sch[0] = (struct schedule){.name = "checkin", .jobs = CONTROL_JOB_CHECKIN,
-                                 .pinned = cfg->checkin_cron_pinned};
-    P.sch[1] = (struct schedule){.name = "balance",
-                                 .jobs = CONTROL_JOB_BALANCE | CONTROL_JOB_TOKENS |
-                                         CONTROL_JOB_MODELS,
-                                 .pinned = cfg->balance_cron_pinned};
+    P.sch[0] = (struct schedule){
+        .name = "checkin", .jobs = CONTROL_JOB_CHECKIN, .pinned = cfg->checkin_cron_pinned};
+    P.sch[1] =
+        (struct schedule){.name = "balance",
+                          .jobs = CONTROL_JOB_BALANCE | CONTROL_JOB_TOKENS | CONTROL_JOB_MODELS,
+                          .pinned = cfg->balance_cron_pinned};
     db_t *db = store_connect(cfg->store);
     const char *given[2] = {cfg->checkin_cron, cfg->balance_cron};
     const char *keys[2] = {"checkin_cron", "balance_refresh_cron"};
     const char *defs[2] = {DEFAULT_CHECKIN_CRON, DEFAULT_BALANCE_CRON};
     for (int i = 0; i < 2; i++) {
         char *stored = P.sch[i].pinned ? NULL : stored_cron(db, keys[i]);
-        const char *expr = P.sch[i].pinned ? given[i] : stored ? stored : given[i] ? given[i] : defs[i];
+        const char *expr = P.sch[i].pinned ? given[i]
+                           : stored        ? stored
+                           : given[i]      ? given[i]
+                                           : defs[i];
         struct cron_expr e;
         char perr[160];
         int rc = cron_parse(expr, &e, perr);
@@ -480,8 +492,8 @@ int control_start(const struct control_config *cfg, char err[200])
             rc = cron_parse(expr, &e, perr);
         }
         if (rc != 0) {
-            snprintf(err, 200, "%s=%s: %s", i == 0 ? "CHECKIN_CRON" : "BALANCE_REFRESH_CRON",
-                     expr, perr);
+            snprintf(err, 200, "%s=%s: %s", i == 0 ? "CHECKIN_CRON" : "BALANCE_REFRESH_CRON", expr,
+                     perr);
             free(stored);
             db_close(db);
             return -1;

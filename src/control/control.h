@@ -26,8 +26,8 @@ struct control_config {
     const char *balance_cron; /* NULL = the stored setting, else "0 * * * *" */
     bool checkin_cron_pinned; /* set from the environment: wins over the stored setting */
     bool balance_cron_pinned;
-    const tz_t *tz;           /* borrowed; outlives the pool */
-    unsigned jitter_max_ms;   /* upper bound of the per-site delay of scheduled jobs */
+    const tz_t *tz;         /* borrowed; outlives the pool */
+    unsigned jitter_max_ms; /* upper bound of the per-site delay of scheduled jobs */
     void (*routing_changed)(void *arg);
     void *routing_changed_arg;
 };

@@ -102,15 +102,24 @@ static bool env_load(struct job_ctx *ctx, int64_t id, struct acct_env *e, struct
 static const char *kind_str(enum platform_error_kind k)
 {
     switch (k) {
-    case PLATFORM_OK: return "ok";
-    case PLATFORM_ERR_UNREACHABLE: return "unreachable";
-    case PLATFORM_ERR_AUTH: return "authentication failed";
-    case PLATFORM_ERR_NEEDS_2FA: return "2FA code required";
-    case PLATFORM_ERR_CAPTCHA: return "captcha required";
-    case PLATFORM_ERR_UNSUPPORTED: return "unsupported";
-    case PLATFORM_ERR_ALREADY_DONE: return "already done";
-    case PLATFORM_ERR_BAD_RESPONSE: return "bad response";
-    case PLATFORM_ERR_UPSTREAM: return "site error";
+    case PLATFORM_OK:
+        return "ok";
+    case PLATFORM_ERR_UNREACHABLE:
+        return "unreachable";
+    case PLATFORM_ERR_AUTH:
+        return "authentication failed";
+    case PLATFORM_ERR_NEEDS_2FA:
+        return "2FA code required";
+    case PLATFORM_ERR_CAPTCHA:
+        return "captcha required";
+    case PLATFORM_ERR_UNSUPPORTED:
+        return "unsupported";
+    case PLATFORM_ERR_ALREADY_DONE:
+        return "already done";
+    case PLATFORM_ERR_BAD_RESPONSE:
+        return "bad response";
+    case PLATFORM_ERR_UPSTREAM:
+        return "site error";
     }
     return "error";
 }
@@ -193,7 +202,8 @@ static int relogin(struct job_ctx *ctx, struct acct_env *e, struct platform_erro
     }
     if (!e->p->login || !e->a.username || !e->c.password) {
         if (!err->message[0])
-            snprintf(err->message, sizeof err->message, "the session expired and no password is stored");
+            snprintf(err->message, sizeof err->message,
+                     "the session expired and no password is stored");
         return -1;
     }
     memset(&ses, 0, sizeof ses);
@@ -221,7 +231,7 @@ static bool auth_kind(enum platform_error_kind k)
 
 /* Runs `call` once, and once more after a re-login when it failed on authentication. A
  * definitive authentication failure expires the account. */
-#define WITH_SESSION(ctx, e, err, call)                                                           \
+#define WITH_SESSION(ctx, e, err, call)                                                            \
     ({                                                                                             \
         memset(&(err), 0, sizeof(err));                                                            \
         int rc_ = (call);                                                                          \
@@ -239,7 +249,8 @@ static bool auth_kind(enum platform_error_kind k)
 
 static bool needs_management(struct acct_env *e, struct job_result *r, const char *what)
 {
-    if (!e->p->has_management || strcmp(e->a.credential_mode ? e->a.credential_mode : "", "session")) {
+    if (!e->p->has_management ||
+        strcmp(e->a.credential_mode ? e->a.credential_mode : "", "session")) {
         set_msg(r, JOB_SKIPPED, "%s: account %lld holds an API key only (no %s)", e->s.name,
                 (long long)e->a.id, what);
         return false;
@@ -408,7 +419,9 @@ void job_checkin(struct job_ctx *ctx, int64_t account_id, bool scheduled, struct
     }
     job_checkin_outcome(rc, &res, &err, before, after, r);
     r->balance = after;
-    const char *status = r->status == JOB_OK ? "success" : r->status == JOB_SKIPPED ? "skipped" : "failed";
+    const char *status = r->status == JOB_OK        ? "success"
+                         : r->status == JOB_SKIPPED ? "skipped"
+                                                    : "failed";
     checkin_logs_add(ctx->db, account_id, status, r->message, r->reward, day);
     if (r->status == JOB_OK)
         event(ctx, "checkin", "info", account_id, "Check-in", "%s (%s): %s", e.s.name,
@@ -443,7 +456,8 @@ static void do_sync(struct job_ctx *ctx, struct acct_env *e, bool create_when_em
     struct platform_error err;
     int rc = list_tokens(ctx, e, &l, &err);
     if (rc == 0 && l.n == 0 && create_when_empty && e->p->create_token) {
-        struct platform_token_spec spec = {.name = "metarelay", .unlimited = true, .expires_at = -1};
+        struct platform_token_spec spec = {
+            .name = "metarelay", .unlimited = true, .expires_at = -1};
         struct platform_token t = {0};
         struct platform_error ce = {0};
         if (e->p->create_token(ctx->fetch, &e->pc, &spec, &t, &ce) == 0) {
@@ -561,8 +575,8 @@ void job_models(struct job_ctx *ctx, int64_t account_id, struct job_result *r)
         set_msg(r, JOB_SKIPPED, "%s: no model discovery on this platform", e.s.name);
         goto out;
     }
-    bool session = e.p->has_management && e.a.credential_mode &&
-                   strcmp(e.a.credential_mode, "session") == 0;
+    bool session =
+        e.p->has_management && e.a.credential_mode && strcmp(e.a.credential_mode, "session") == 0;
     /* The platform's own model and pricing endpoints (session). */
     if (session) {
         struct platform_model_list ml = {0};

@@ -22,8 +22,8 @@
 struct job_ctx {
     db_t *db;
     fetch_client_t *fetch;
-    const tz_t *tz;      /* local days of check-ins; NULL = UTC */
-    bool routing_dirty;  /* set by jobs that changed channels, models or tokens */
+    const tz_t *tz;     /* local days of check-ins; NULL = UTC */
+    bool routing_dirty; /* set by jobs that changed channels, models or tokens */
 };
 
 enum job_status { JOB_OK = 0, JOB_SKIPPED, JOB_FAILED };

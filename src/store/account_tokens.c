@@ -51,7 +51,8 @@ static bool read_token(db_t *db, sqlite3_stmt *st, struct account_token *t)
     t->source = db_col_strdup(st, 9);
     t->value_status = db_col_strdup(st, 10);
     t->unlimited = sqlite3_column_int(st, 11) != 0;
-    t->remain_quota = sqlite3_column_type(st, 12) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 12);
+    t->remain_quota =
+        sqlite3_column_type(st, 12) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 12);
     t->expires_at = sqlite3_column_int64(st, 13);
     t->model_limits = db_col_strdup(st, 14);
     t->created_at = db_col_strdup(st, 15);
@@ -139,13 +140,14 @@ static enum store_status write_token(db_t *db, int64_t id, const struct account_
 {
     char masked[64];
     mask_of(f, masked, sizeof masked);
-    sqlite3_stmt *st = db_prepare(
-        db->h,
-        "UPDATE account_tokens SET name = coalesce(?1, name), token_group = coalesce(?2, token_group),"
-        " enabled = CASE WHEN ?3 >= 0 THEN ?3 ELSE enabled END,"
-        " masked = CASE WHEN ?4 THEN ?5 ELSE masked END,"
-        " value_status = CASE WHEN ?6 THEN 'ready' ELSE value_status END,"
-        " model_limits = coalesce(?7, model_limits), updated_at = " NOW_SQL " WHERE id = ?8");
+    sqlite3_stmt *st =
+        db_prepare(db->h, "UPDATE account_tokens SET name = coalesce(?1, name), token_group = "
+                          "coalesce(?2, token_group),"
+                          " enabled = CASE WHEN ?3 >= 0 THEN ?3 ELSE enabled END,"
+                          " masked = CASE WHEN ?4 THEN ?5 ELSE masked END,"
+                          " value_status = CASE WHEN ?6 THEN 'ready' ELSE value_status END,"
+                          " model_limits = coalesce(?7, model_limits), updated_at = " NOW_SQL
+                          " WHERE id = ?8");
     if (!st) return STORE_ERROR;
     db_bind_str(st, 1, f->name);
     db_bind_str(st, 2, f->group);
@@ -155,9 +157,10 @@ static enum store_status write_token(db_t *db, int64_t id, const struct account_
     sqlite3_bind_int(st, 6, f->key != NULL);
     db_bind_str(st, 7, f->model_limits);
     sqlite3_bind_int64(st, 8, id);
-    enum store_status ret = sqlite3_step(st) != SQLITE_DONE ? db_step_error(db->h, "updating a token")
-                            : sqlite3_changes(db->h)        ? STORE_OK
-                                                            : STORE_NOT_FOUND;
+    enum store_status ret = sqlite3_step(st) != SQLITE_DONE
+                                ? db_step_error(db->h, "updating a token")
+                            : sqlite3_changes(db->h) ? STORE_OK
+                                                     : STORE_NOT_FOUND;
     sqlite3_finalize(st);
     if (ret == STORE_OK && f->key) ret = db_seal_column(db, SEAL_ACCOUNT_TOKENS, "key", id, f->key);
     if (ret == STORE_OK && f->is_default == 1) {
@@ -256,8 +259,8 @@ enum store_status account_tokens_delete(db_t *db, int64_t id)
 /* The id of the account's token with site id `sid`, 0 when none, -1 on error. */
 static int64_t find_synced(db_t *db, int64_t account_id, const char *sid)
 {
-    sqlite3_stmt *st =
-        db_prepare(db->h, "SELECT id FROM account_tokens WHERE account_id = ? AND site_token_id = ?");
+    sqlite3_stmt *st = db_prepare(
+        db->h, "SELECT id FROM account_tokens WHERE account_id = ? AND site_token_id = ?");
     if (!st) return -1;
     sqlite3_bind_int64(st, 1, account_id);
     db_bind_str(st, 2, sid);
@@ -310,8 +313,9 @@ enum store_status account_tokens_sync(db_t *db, int64_t account_id,
         }
     }
     if (ret == STORE_OK) {
-        sqlite3_stmt *st = db_prepare(db->h, "DELETE FROM account_tokens WHERE account_id = ? AND"
-                                             " source = 'sync' AND id NOT IN (SELECT id FROM sync_seen)");
+        sqlite3_stmt *st =
+            db_prepare(db->h, "DELETE FROM account_tokens WHERE account_id = ? AND"
+                              " source = 'sync' AND id NOT IN (SELECT id FROM sync_seen)");
         if (!st) {
             ret = STORE_ERROR;
         } else {
@@ -337,9 +341,10 @@ enum store_status account_tokens_sync(db_t *db, int64_t account_id,
             if (sqlite3_step(st) != SQLITE_DONE) ret = db_step_error(db->h, "default token");
             sqlite3_finalize(st);
         }
-        st = ret == STORE_OK ? db_prepare(db->h, "SELECT count(*) FROM account_tokens WHERE"
-                                                 " account_id = ? AND value_status = 'masked_pending'")
-                             : NULL;
+        st = ret == STORE_OK
+                 ? db_prepare(db->h, "SELECT count(*) FROM account_tokens WHERE"
+                                     " account_id = ? AND value_status = 'masked_pending'")
+                 : NULL;
         if (st) {
             sqlite3_bind_int64(st, 1, account_id);
             if (sqlite3_step(st) == SQLITE_ROW) p = (size_t)sqlite3_column_int64(st, 0);

@@ -18,13 +18,13 @@ struct account_token {
     int64_t account_id;
     char *site_token_id; /* NULL for a key added by hand */
     char *name;
-    char *key;           /* plaintext; NULL when unknown (masked) or unreadable */
-    char *masked;        /* display form */
+    char *key;    /* plaintext; NULL when unknown (masked) or unreadable */
+    char *masked; /* display form */
     char *group;
     bool enabled;
     bool is_default;
-    char *source;        /* "manual" | "sync" */
-    char *value_status;  /* "ready" | "masked_pending" */
+    char *source;       /* "manual" | "sync" */
+    char *value_status; /* "ready" | "masked_pending" */
     bool unlimited;
     double remain_quota; /* < 0 unknown */
     int64_t expires_at;  /* -1 never, 0 unknown */

@@ -16,7 +16,7 @@
     " a.status_reason, a.display_name, a.user_group, a.currency, a.last_checkin_at,"               \
     " a.last_balance_refresh, a.quota_per_unit, a.checkin_enabled, a.password_enc IS NOT NULL,"    \
     " a.totp_secret_enc IS NOT NULL, a.access_token_enc IS NOT NULL,"                              \
-    " a.refresh_token_enc IS NOT NULL, a.cookie_enc IS NOT NULL, a.access_expires_at"               \
+    " a.refresh_token_enc IS NOT NULL, a.cookie_enc IS NOT NULL, a.access_expires_at"              \
     " FROM accounts a JOIN sites s ON s.id = a.site_id"
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -56,8 +56,8 @@ void account_credentials_clear(struct account_credentials *c)
 /* ---- sealed columns (store_internal.h) ---- */
 
 const struct sealed_column store_sealed_columns[] = {
-    {"accounts", "api_token"},     {"accounts", "password"},      {"accounts", "totp_secret"},
-    {"accounts", "access_token"},  {"accounts", "refresh_token"}, {"accounts", "cookie"},
+    {"accounts", "api_token"},    {"accounts", "password"},      {"accounts", "totp_secret"},
+    {"accounts", "access_token"}, {"accounts", "refresh_token"}, {"accounts", "cookie"},
     {"account_tokens", "key"},
 };
 const size_t store_n_sealed_columns = sizeof store_sealed_columns / sizeof store_sealed_columns[0];
@@ -66,8 +66,7 @@ enum store_status db_seal_column(db_t *db, const char *table, const char *name, 
                                  const char *plain)
 {
     struct buf sealed = BUF_INIT;
-    if (plain &&
-        secrets_seal(db->s->secrets, table, name, id, plain, strlen(plain), &sealed) != 0)
+    if (plain && secrets_seal(db->s->secrets, table, name, id, plain, strlen(plain), &sealed) != 0)
         return STORE_ERROR;
     char sql[160];
     snprintf(sql, sizeof sql, "UPDATE %s SET %s_enc = ? WHERE id = ?", table, name);
@@ -336,10 +335,10 @@ enum store_status accounts_get_credentials(db_t *db, int64_t id, struct account_
     int rc = sqlite3_step(st);
     enum store_status ret = STORE_OK;
     if (rc == SQLITE_ROW) {
-        static const char *const names[] = {"api_token", "access_token", "password",
+        static const char *const names[] = {"api_token",   "access_token",  "password",
                                             "totp_secret", "refresh_token", "cookie"};
         static const int cols[] = {0, 3, 1, 2, 4, 5};
-        char **dst[] = {&out->api_token, &out->access_token, &out->password,
+        char **dst[] = {&out->api_token,   &out->access_token,  &out->password,
                         &out->totp_secret, &out->refresh_token, &out->cookie};
         for (size_t i = 0; i < 6; i++) {
             char why[128];

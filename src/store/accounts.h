@@ -82,9 +82,9 @@ struct account_fields {
 /* A balance reading to store (and append to balance_history). */
 struct account_balance_update {
     double balance;
-    double used; /* < 0 unknown (kept) */
-    double quota_per_unit; /* 0 unknown */
-    int64_t raw_quota;     /* -1 unknown */
+    double used;                                      /* < 0 unknown (kept) */
+    double quota_per_unit;                            /* 0 unknown */
+    int64_t raw_quota;                                /* -1 unknown */
     const char *currency, *display_name, *user_group; /* NULL keeps */
 };
 

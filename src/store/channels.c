@@ -60,8 +60,7 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
         db->h, "SELECT a.id, s.id, s.name, s.platform, s.url, s.proxy_url, s.custom_headers,"
                " t.key_enc, t.id FROM account_tokens t JOIN accounts a ON a.id = t.account_id"
                " JOIN sites s ON s.id = a.site_id WHERE a.status = 'active'"
-               " AND s.status = 'active' AND " USABLE_TOKEN
-               " UNION ALL"
+               " AND s.status = 'active' AND " USABLE_TOKEN " UNION ALL"
                " SELECT a.id, s.id, s.name, s.platform, s.url, s.proxy_url, s.custom_headers,"
                " a.api_token_enc, 0 FROM accounts a JOIN sites s ON s.id = a.site_id"
                " WHERE a.status = 'active' AND s.status = 'active'"
@@ -80,10 +79,10 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
         c.account_id = sqlite3_column_int64(st, 0);
         c.token_id = sqlite3_column_int64(st, 8);
         char why[128];
-        c.api_key = c.token_id ? db_open_column(db, st, 7, SEAL_ACCOUNT_TOKENS, "key", c.token_id,
-                                                why)
-                               : db_open_column(db, st, 7, SEAL_ACCOUNTS_TABLE,
-                                                SEAL_ACCOUNTS_API_TOKEN, c.account_id, why);
+        c.api_key = c.token_id
+                        ? db_open_column(db, st, 7, SEAL_ACCOUNT_TOKENS, "key", c.token_id, why)
+                        : db_open_column(db, st, 7, SEAL_ACCOUNTS_TABLE, SEAL_ACCOUNTS_API_TOKEN,
+                                         c.account_id, why);
         if (!c.api_key) {
             log_warn("store: account %lld (token %lld) left out of routing: its key cannot be "
                      "decrypted (%s)",

@@ -40,15 +40,15 @@ enum store_status events_add(db_t *db, const char *type, const char *level, cons
     return ret;
 }
 
-enum store_status events_list(db_t *db, const char *type, int64_t related_id, int limit,
-                              int offset, struct event **out, size_t *n)
+enum store_status events_list(db_t *db, const char *type, int64_t related_id, int limit, int offset,
+                              struct event **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = db_prepare(
-        db->h, "SELECT id, type, title, message, level, read, related_id, related_type,"
-               " created_at FROM events WHERE (?1 IS NULL OR type = ?1) AND (?2 <= 0 OR"
-               " related_id = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4");
+    sqlite3_stmt *st =
+        db_prepare(db->h, "SELECT id, type, title, message, level, read, related_id, related_type,"
+                          " created_at FROM events WHERE (?1 IS NULL OR type = ?1) AND (?2 <= 0 OR"
+                          " related_id = ?2) ORDER BY id DESC LIMIT ?3 OFFSET ?4");
     if (!st) return STORE_ERROR;
     db_bind_str(st, 1, type);
     sqlite3_bind_int64(st, 2, related_id);
@@ -118,8 +118,9 @@ enum store_status checkin_logs_add(db_t *db, int64_t account_id, const char *sta
         sqlite3_finalize(st);
     }
     if (ret == STORE_OK && strcmp(status, "success") == 0) {
-        st = db_prepare(db->h, "UPDATE accounts SET last_checkin_at = strftime('%Y-%m-%dT%H:%M:%fZ',"
-                               " 'now') WHERE id = ?");
+        st =
+            db_prepare(db->h, "UPDATE accounts SET last_checkin_at = strftime('%Y-%m-%dT%H:%M:%fZ',"
+                              " 'now') WHERE id = ?");
         ret = STORE_ERROR;
         if (st) {
             sqlite3_bind_int64(st, 1, account_id);

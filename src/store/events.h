@@ -13,7 +13,7 @@
 
 struct event {
     int64_t id;
-    char *type;  /* "checkin", "balance", "token", "status", "models", … */
+    char *type; /* "checkin", "balance", "token", "status", "models", … */
     char *title;
     char *message;
     char *level; /* "info" | "warning" | "error" */
@@ -28,8 +28,8 @@ void events_free(struct event *e, size_t n);
 enum store_status events_add(db_t *db, const char *type, const char *level, const char *title,
                              const char *message, int64_t related_id, const char *related_type);
 /* Newest first; `type` NULL = every type; related_id > 0 filters on it. */
-enum store_status events_list(db_t *db, const char *type, int64_t related_id, int limit,
-                              int offset, struct event **out, size_t *n);
+enum store_status events_list(db_t *db, const char *type, int64_t related_id, int limit, int offset,
+                              struct event **out, size_t *n);
 
 struct checkin_log {
     int64_t id;

@@ -38,10 +38,10 @@ enum store_status model_prices_replace(db_t *db, int64_t account_id, int64_t tok
     enum store_status ret = STORE_ERROR;
     sqlite3_stmt *del = db_prepare(db->h, "DELETE FROM model_prices WHERE account_id = ? AND"
                                           " ifnull(token_id, 0) = ?");
-    sqlite3_stmt *ins = db_prepare(
-        db->h, "INSERT OR REPLACE INTO model_prices (account_id, token_id, model,"
-               " input_per_million, output_per_million, per_call, price_group)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?)");
+    sqlite3_stmt *ins =
+        db_prepare(db->h, "INSERT OR REPLACE INTO model_prices (account_id, token_id, model,"
+                          " input_per_million, output_per_million, per_call, price_group)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (del && ins) {
         sqlite3_bind_int64(del, 1, account_id);
         sqlite3_bind_int64(del, 2, token_id);
@@ -118,8 +118,8 @@ enum store_status token_models_replace(db_t *db, int64_t token_id, const char *c
     if (db_begin_write(db->h) != 0) return STORE_ERROR;
     enum store_status ret = STORE_ERROR;
     sqlite3_stmt *del = db_prepare(db->h, "DELETE FROM token_models WHERE token_id = ?");
-    sqlite3_stmt *ins =
-        db_prepare(db->h, "INSERT OR IGNORE INTO token_models (token_id, model_name) VALUES (?, ?)");
+    sqlite3_stmt *ins = db_prepare(
+        db->h, "INSERT OR IGNORE INTO token_models (token_id, model_name) VALUES (?, ?)");
     if (del && ins) {
         sqlite3_bind_int64(del, 1, token_id);
         ret = sqlite3_step(del) == SQLITE_DONE ? STORE_OK : db_step_error(db->h, "token models");
@@ -143,16 +143,16 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-enum store_status job_lease_acquire(db_t *db, const char *name, const char *holder,
-                                    int64_t ttl_ms, bool *got)
+enum store_status job_lease_acquire(db_t *db, const char *name, const char *holder, int64_t ttl_ms,
+                                    bool *got)
 {
     *got = false;
     int64_t now = now_ms();
     if (db_begin_write(db->h) != 0) return STORE_ERROR;
-    sqlite3_stmt *st = db_prepare(
-        db->h, "INSERT INTO job_leases (name, holder, until_ms) VALUES (?1, ?2, ?3)"
-               " ON CONFLICT (name) DO UPDATE SET holder = ?2, until_ms = ?3"
-               " WHERE job_leases.until_ms < ?4 OR job_leases.holder = ?2");
+    sqlite3_stmt *st =
+        db_prepare(db->h, "INSERT INTO job_leases (name, holder, until_ms) VALUES (?1, ?2, ?3)"
+                          " ON CONFLICT (name) DO UPDATE SET holder = ?2, until_ms = ?3"
+                          " WHERE job_leases.until_ms < ?4 OR job_leases.holder = ?2");
     enum store_status ret = STORE_ERROR;
     if (st) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);

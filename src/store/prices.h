@@ -13,11 +13,11 @@
 
 struct model_price {
     char *model;
-    double input_per_million;  /* money unit; < 0 unknown */
+    double input_per_million; /* money unit; < 0 unknown */
     double output_per_million;
-    double per_call;           /* < 0 when token-priced */
+    double per_call; /* < 0 when token-priced */
     char *group;
-    int64_t token_id;          /* 0 = the account's */
+    int64_t token_id; /* 0 = the account's */
 };
 void model_prices_free(struct model_price *p, size_t n);
 
@@ -34,8 +34,8 @@ enum store_status token_models_replace(db_t *db, int64_t token_id, const char *c
 
 /* Takes or renews the lease `name` for `holder` for ttl_ms when it is free, expired or
  * already held by `holder`. *got says whether the caller holds it now. */
-enum store_status job_lease_acquire(db_t *db, const char *name, const char *holder,
-                                    int64_t ttl_ms, bool *got);
+enum store_status job_lease_acquire(db_t *db, const char *name, const char *holder, int64_t ttl_ms,
+                                    bool *got);
 /* Gives the lease up (only when held by `holder`). */
 enum store_status job_lease_release(db_t *db, const char *name, const char *holder);
 

@@ -39,8 +39,10 @@ static int reseal_column(db_t *db, const secrets_t *nk, const struct sealed_colu
             sqlite3_reset(upd);
             sqlite3_bind_blob(upd, 1, sealed.p ? sealed.p : "", (int)sealed.n, SQLITE_STATIC);
             sqlite3_bind_int64(upd, 2, id);
-            if (sqlite3_step(upd) != SQLITE_DONE) ret = -1;
-            else (*count)++;
+            if (sqlite3_step(upd) != SQLITE_DONE)
+                ret = -1;
+            else
+                (*count)++;
         }
         buf_free(&sealed);
     }
@@ -82,11 +84,10 @@ int store_rotate_secret(const struct store_config *cfg, const char *new_secret, 
         for (size_t i = 0; ret == 0 && i < store_n_sealed_columns; i++)
             ret = reseal_column(db, nk, &store_sealed_columns[i], n_values, err);
         struct buf check = BUF_INIT;
-        if (ret == 0 &&
-            (secrets_seal(nk, "meta", "key_check", 0, STORE_KEY_CHECK_PLAIN,
-                          strlen(STORE_KEY_CHECK_PLAIN), &check) != 0 ||
-             put_meta(db->h, "key_check", check.p, check.n) != 0 ||
-             put_meta(db->h, "kdf_salt", salt, sizeof salt) != 0))
+        if (ret == 0 && (secrets_seal(nk, "meta", "key_check", 0, STORE_KEY_CHECK_PLAIN,
+                                      strlen(STORE_KEY_CHECK_PLAIN), &check) != 0 ||
+                         put_meta(db->h, "key_check", check.p, check.n) != 0 ||
+                         put_meta(db->h, "kdf_salt", salt, sizeof salt) != 0))
             ret = -1;
         buf_free(&check);
         if (ret == 0 && db_commit(db->h) != 0) ret = -1;
