@@ -706,3 +706,30 @@ test('bad platform options are refused with exit code 2', async () => {
     assert.match(r.stderr, /fakerelay:/);
   }
 });
+
+test('bad input: broken JSON, huge ids, concurrent workers sharing one state', async () => {
+  const fr = await start('new-api', ['--workers', '4']);
+  const c = client(fr.url, { 'New-Api-User': '1' });
+  let r = await c.post('/api/user/login', '{"username":');
+  assert.deepEqual(r.json, { success: false, message: '无效的参数' });
+  r = await c.post('/api/user/login', '[1,2]');
+  assert.equal(r.json.success, false);
+  await c.post('/api/user/login', { username: 'alice', password: 'secret123' });
+  r = await c.del('/api/token/99999999999999999999999');
+  assert.equal(r.status, 404);
+  r = await c.del('/api/token/424242');
+  assert.equal(r.json.success, false);
+  r = await c.req('PUT', '/api/token/', { body: { name: 'x' } });
+  assert.equal(r.json.success, false);
+  // Many check-ins at once from several workers: exactly one succeeds.
+  const results = await Promise.all(Array.from({ length: 24 }, () => c.post('/api/user/checkin')));
+  assert.equal(results.filter((x) => x.json.success).length, 1);
+  // Many creations at once: every one gets its own id and key.
+  await Promise.all(Array.from({ length: 20 }, (_, i) => c.post('/api/token/', { name: `t${i}`, expired_time: -1, unlimited_quota: true })));
+  r = await c.get('/api/token/?p=1&size=100');
+  assert.equal(r.json.data.total, 20);
+  assert.equal(new Set(r.json.data.items.map((t) => t.id)).size, 20);
+  assert.equal(new Set(r.json.data.items.map((t) => t.key)).size, 20);
+  const st = await fakeStats(fr);
+  assert.equal(st.checkins.alice, 1);
+});

@@ -624,18 +624,78 @@ static void test_registry(void **state)
     assert_true(platform_by_id("claude")->default_formats == PLATFORM_FORMAT_MESSAGES);
 }
 
+/* Bad input never crashes: truncations and byte flips of real answers go through the
+ * envelope and every parser (ASan/UBSan watch). */
+static void exercise(const char *body, size_t n, int status)
+{
+    json_t *root, *data;
+    struct platform_error err;
+    if (pf_envelope(body, n, status, "GET /x", &root, &data, &err) != 0) {
+        assert_true(err.kind != PLATFORM_OK);
+        assert_true(strlen(err.message) < sizeof err.message);
+        return;
+    }
+    const json_t *arr = lineage_token_array(data);
+    size_t i;
+    const json_t *o;
+    json_array_foreach(arr, i, o)
+    {
+        struct platform_token t;
+        if (lineage_parse_token(o, 500000, &t) == 0) assert_non_null(t.id);
+        platform_token_free(&t);
+    }
+    struct platform_model_list l = {0};
+    (void)lineage_parse_pricing_new_api(root, "default", 500000, &l);
+    (void)lineage_parse_available_model(data, 1, 500000, &l);
+    (void)pf_parse_model_list(root, &l);
+    platform_model_list_free(&l);
+    char out[41];
+    (void)pf_acw_solve(body, n, out);
+    json_decref(root);
+}
+
+static void test_bad_input_never_crashes(void **state)
+{
+    (void)state;
+    const char *docs[] = {
+        "{\"success\":true,\"data\":{\"page\":1,\"total\":2,\"items\":[{\"id\":7,\"key\":\"AbCd**"
+        "wx\","
+        "\"status\":1,\"name\":\"gw\",\"expired_time\":-1,\"remain_quota\":5,\"model_limits_"
+        "enabled\":true,"
+        "\"model_limits\":\"a,b\"},{\"id\":\"8\",\"setting\":{\"limits\":{\"limit_model_setting\":"
+        "{\"enabled\":true,\"models\":[1,null,\"x\"]}}}}]}}",
+        "{\"success\":true,\"data\":[{\"model_name\":\"m\",\"quota_type\":1,\"model_price\":1e308,"
+        "\"completion_ratio\":-1}],\"group_ratio\":{\"default\":\"NaN\"}}",
+        "{\"code\":0,\"data\":{\"m\":{\"price\":{\"type\":\"times\",\"input\":\"3\"}}}}",
+        CHALLENGE_PAGE,
+    };
+    srand(42);
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        size_t n = strlen(docs[d]);
+        char *b = malloc(n + 1);
+        for (size_t cut = 0; cut <= n; cut += 3) exercise(docs[d], cut, 200);
+        for (int iter = 0; iter < 2000; iter++) {
+            memcpy(b, docs[d], n + 1);
+            for (int k = 0; k < 3; k++) b[rand() % n] = (char)(rand() % 256);
+            exercise(b, n, iter % 7 == 0 ? 401 : 200);
+        }
+        free(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_acw_recorded_page), cmocka_unit_test(test_acw_known_vectors),
-        cmocka_unit_test(test_acw_rotated_table), cmocka_unit_test(test_acw_property),
-        cmocka_unit_test(test_acw_bad_pages),     cmocka_unit_test(test_totp_rfc6238),
-        cmocka_unit_test(test_totp_bad_input),    cmocka_unit_test(test_quota_conversion),
-        cmocka_unit_test(test_already_matching),  cmocka_unit_test(test_envelope_shapes),
-        cmocka_unit_test(test_envelope_failures), cmocka_unit_test(test_token_parse),
-        cmocka_unit_test(test_pricing_new_api),   cmocka_unit_test(test_available_model),
-        cmocka_unit_test(test_model_list_parse),  cmocka_unit_test(test_cookie_jar),
-        cmocka_unit_test(test_detect_signatures), cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_acw_recorded_page),       cmocka_unit_test(test_acw_known_vectors),
+        cmocka_unit_test(test_acw_rotated_table),       cmocka_unit_test(test_acw_property),
+        cmocka_unit_test(test_acw_bad_pages),           cmocka_unit_test(test_totp_rfc6238),
+        cmocka_unit_test(test_totp_bad_input),          cmocka_unit_test(test_quota_conversion),
+        cmocka_unit_test(test_already_matching),        cmocka_unit_test(test_envelope_shapes),
+        cmocka_unit_test(test_envelope_failures),       cmocka_unit_test(test_token_parse),
+        cmocka_unit_test(test_pricing_new_api),         cmocka_unit_test(test_available_model),
+        cmocka_unit_test(test_model_list_parse),        cmocka_unit_test(test_cookie_jar),
+        cmocka_unit_test(test_detect_signatures),       cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_bad_input_never_crashes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -140,6 +140,7 @@ struct pf_counter {
 struct pf_state {
     pthread_mutex_t mu; /* guards everything below */
     struct pf_options o;
+    char email_buf[PF_NAME_MAX + 16]; /* the default e-mail, NAME@example.com */
     int day_offset;
     bool html_errors, turnstile, checkin_enabled, challenge;
     struct pf_user *users;

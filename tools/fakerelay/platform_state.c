@@ -280,15 +280,14 @@ struct pf_state *fr_platform_parse(int *argc, char **argv, bool *err)
     argv[out] = NULL;
     *argc = out;
     if (o.kind == PF_OPENAI) return NULL;
-    if (!o.email) {
-        static char email[160];
-        snprintf(email, sizeof email, "%s@example.com", o.user);
-        o.email = email;
-    }
     struct pf_state *st = calloc(1, sizeof *st);
     if (!st) goto fail;
     pthread_mutex_init(&st->mu, NULL);
     st->o = o;
+    if (!o.email) {
+        snprintf(st->email_buf, sizeof st->email_buf, "%s@example.com", o.user);
+        st->o.email = st->email_buf;
+    }
     st->day_offset = o.day_offset;
     st->html_errors = o.html_errors;
     st->turnstile = o.turnstile;
