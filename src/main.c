@@ -20,6 +20,8 @@
 #include "admin/admin_http.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/tz.h"
+#include "control/control.h"
 #include "control/snapshot_builder.h"
 #include "gateway/gateway.h"
 #include "net/http_server.h"
@@ -40,6 +42,8 @@ struct config {
     unsigned drain_timeout_ms;
     unsigned admin_threads;
     bool allow_default_tokens;
+    struct control_config control;
+    tz_t *tz;
 };
 
 /* ---------- environment ---------- */
@@ -149,10 +153,24 @@ static int load_config(struct config *c)
     c->usage_retention_days = (unsigned)v;
     if (env_seconds_ms("DRAIN_TIMEOUT_SEC", 30, &c->drain_timeout_ms)) return -1;
     c->admin_threads = 2;
+    if (env_uint("CONTROL_CONCURRENCY", 4, 64, &v)) return -1;
+    c->control.concurrency = v ? (unsigned)v : 1;
+    c->control.checkin_cron = env_str("CHECKIN_CRON", NULL);
+    c->control.checkin_cron_pinned = c->control.checkin_cron != NULL;
+    c->control.balance_cron = env_str("BALANCE_REFRESH_CRON", NULL);
+    c->control.balance_cron_pinned = c->control.balance_cron != NULL;
+    if (env_seconds_ms("CONTROL_JITTER_SEC", 30, &c->control.jitter_max_ms)) return -1;
+    char tzerr[160];
+    c->tz = tz_load(getenv("TZ"), tzerr); /* read once, before any thread */
+    if (!c->tz) {
+        fprintf(stderr, "metarelay: TZ=%s: %s\n", getenv("TZ"), tzerr);
+        return -1;
+    }
+    c->control.tz = c->tz;
     c->allow_default_tokens = strcmp(env_str("ALLOW_DEFAULT_TOKENS", "0"), "1") == 0;
     const char *lvl = env_str("LOG_LEVEL", "info");
-    log_set_level(strcmp(lvl, "debug") == 0  ? LOG_DEBUG
-                  : strcmp(lvl, "warn") == 0 ? LOG_WARN
+    log_set_level(strcmp(lvl, "debug") == 0   ? LOG_DEBUG
+                  : strcmp(lvl, "warn") == 0  ? LOG_WARN
                   : strcmp(lvl, "error") == 0 ? LOG_ERROR
                                               : LOG_INFO);
     bool defaults = strcmp(g->auth_token, DEFAULT_AUTH_TOKEN) == 0 ||
@@ -297,6 +315,14 @@ static int serve(struct config *cfg)
         return 1;
     }
     cfg->gw.admin_dispatch = admin_http_dispatch;
+    cfg->control.store = ctl.store;
+    cfg->control.routing_changed = routing_changed;
+    char cerr[200];
+    if (control_start(&cfg->control, cerr) != 0) {
+        fprintf(stderr, "metarelay: cannot start the control plane: %s\n", cerr);
+        fflush(stderr);
+        _exit(1);
+    }
     const char *gerr = NULL;
     if (gateway_start(&cfg->gw, snap, &gerr) != 0) {
         fprintf(stderr, "metarelay: cannot listen on %s:%d: %s\n", cfg->gw.host, cfg->gw.port,
@@ -317,8 +343,7 @@ static int serve(struct config *cfg)
     uv_timer_start(&ctl.tick, tick, 50, 50);
 
     log_always("metarelay %s listening on %s:%d (%u workers, data in %s)", METARELAY_VERSION,
-             cfg->gw.host, gateway_port(),
-             cfg->gw.workers, cfg->data_dir);
+               cfg->gw.host, gateway_port(), cfg->gw.workers, cfg->data_dir);
     if (strcmp(cfg->gw.proxy_token, DEFAULT_PROXY_TOKEN) == 0)
         log_warn("using the default PROXY_TOKEN and AUTH_TOKEN: set your own before exposing "
                  "metarelay");
@@ -326,6 +351,7 @@ static int serve(struct config *cfg)
     uv_run(ctl.loop, UV_RUN_DEFAULT);
 
     admin_http_stop();
+    control_stop();
     gateway_stop();
     snapshot_free_retired();
     db_close(ctl.db);
@@ -334,7 +360,32 @@ static int serve(struct config *cfg)
     access_log_stop();
     uv_loop_close(ctl.loop);
     health_registry_free();
+    tz_free(cfg->tz);
     curl_global_cleanup();
+    return 0;
+}
+
+/* Re-encrypts every stored secret under ACCOUNT_CREDENTIAL_SECRET_NEW. */
+static int rotate_secret(struct config *cfg)
+{
+    const char *next = getenv("ACCOUNT_CREDENTIAL_SECRET_NEW");
+    if (!next || !*next) {
+        fprintf(stderr, "metarelay: rotate-secret needs ACCOUNT_CREDENTIAL_SECRET_NEW (the new "
+                        "secret); ACCOUNT_CREDENTIAL_SECRET is the current one\n");
+        return 2;
+    }
+    char *err = NULL;
+    size_t n = 0;
+    struct store_config scfg = {cfg->data_dir, cfg->credential_secret, cfg->usage_retention_days};
+    if (store_rotate_secret(&scfg, next, &n, &err) != 0) {
+        fprintf(stderr, "metarelay: rotate-secret failed, nothing changed: %s\n",
+                err ? err : "unknown error");
+        free(err);
+        return 1;
+    }
+    printf("re-encrypted %zu secrets in %s; start metarelay with "
+           "ACCOUNT_CREDENTIAL_SECRET set to the new secret from now on\n",
+           n, cfg->data_dir);
     return 0;
 }
 
@@ -355,9 +406,11 @@ static int migrate(struct config *cfg)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: metarelay [serve|migrate|version|help]\n"
+    fprintf(f, "usage: metarelay [serve|migrate|rotate-secret|version|help]\n"
                "  serve    start the gateway (default); configuration comes from the environment\n"
                "  migrate  create or upgrade the database in DATA_DIR, then exit\n"
+               "  rotate-secret  re-encrypt every stored secret from ACCOUNT_CREDENTIAL_SECRET\n"
+               "           to ACCOUNT_CREDENTIAL_SECRET_NEW (gateway stopped)\n"
                "  version  print the version\n"
                "See README.md for the environment variables.\n");
 }
@@ -373,7 +426,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0) {
+    if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
+        strcmp(cmd, "rotate-secret") != 0) {
         fprintf(stderr, "metarelay: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
@@ -381,6 +435,10 @@ int main(int argc, char **argv)
     struct config cfg;
     if (load_config(&cfg) != 0) return 2;
     process_setup(cfg.gw.workers);
-    if (strcmp(cmd, "migrate") == 0) return migrate(&cfg);
+    if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "rotate-secret") == 0) {
+        int rc = strcmp(cmd, "migrate") == 0 ? migrate(&cfg) : rotate_secret(&cfg);
+        tz_free(cfg.tz);
+        return rc;
+    }
     return serve(&cfg);
 }

@@ -10,6 +10,8 @@
 
 #include "admin/admin_internal.h"
 #include "base/log.h"
+#include "control/control.h"
+#include "control/jobs.h"
 
 /* ---- answers ---- */
 
@@ -17,7 +19,7 @@ void admin_reply(struct admin_response *resp, int status, json_t *j)
 {
     resp->status = status;
     resp->body = BUF_INIT;
-    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(j);
     if (!text) {
         resp->status = 500;
@@ -154,6 +156,28 @@ void admin_routing_changed(const struct admin_ctx *ctx)
     if (ctx->routing_changed) ctx->routing_changed(ctx->routing_changed_arg);
 }
 
+void admin_job_ctx(const struct admin_ctx *ctx, struct job_ctx *jc)
+{
+    memset(jc, 0, sizeof *jc);
+    jc->db = ctx->db;
+    jc->fetch = ctx->fetch;
+    jc->tz = control_tz();
+}
+
+void admin_job_done(const struct admin_ctx *ctx, const struct job_ctx *jc)
+{
+    if (jc->routing_dirty) admin_routing_changed(ctx);
+}
+
+bool admin_wants_wait(const struct admin_request *req, json_t *body)
+{
+    char v[16];
+    if (admin_query_get(req->query, "wait", v, sizeof v) == 1)
+        return strcmp(v, "1") == 0 || strcmp(v, "true") == 0;
+    json_t *w = body ? json_object_get(body, "wait") : NULL;
+    return json_is_true(w) || (json_is_integer(w) && json_integer_value(w) != 0);
+}
+
 /* ---- dispatch ---- */
 
 #define MAX_SEGS 5
@@ -206,6 +230,10 @@ void admin_api_handle(const struct admin_ctx *ctx, const struct admin_request *r
     if (n == 0) goto not_found;
 
     if (slice_eq_str(seg[0], "sites")) {
+        if (n == 2 && slice_eq_str(seg[1], "detect")) {
+            if (allow(req, "POST", resp)) admin_sites_detect(ctx, req, resp);
+            return;
+        }
         if (n == 1) {
             if (allow(req, "GET POST", resp)) admin_sites(ctx, req, 0, resp);
             return;
@@ -227,6 +255,72 @@ void admin_api_handle(const struct admin_ctx *ctx, const struct admin_request *r
         }
         if (n == 3 && id && slice_eq_str(seg[2], "models")) {
             if (allow(req, "GET", resp)) admin_account_models(ctx, id, resp);
+            return;
+        }
+        if (n == 2 && slice_eq_str(seg[1], "login")) {
+            if (allow(req, "POST", resp)) admin_accounts_login(ctx, req, resp);
+            return;
+        }
+        if (n == 2 && slice_eq_str(seg[1], "verify-token")) {
+            if (allow(req, "POST", resp)) admin_accounts_verify_token(ctx, req, resp);
+            return;
+        }
+        if (n == 3 && id && slice_eq_str(seg[2], "balance")) {
+            if (allow(req, "POST", resp)) admin_account_balance(ctx, id, resp);
+            return;
+        }
+        if (n == 3 && id && slice_eq_str(seg[2], "rebind-session")) {
+            if (allow(req, "POST", resp)) admin_account_rebind(ctx, req, id, resp);
+            return;
+        }
+    } else if (slice_eq_str(seg[0], "account-tokens")) {
+        if (n == 1) {
+            if (allow(req, "GET POST", resp)) admin_account_tokens(ctx, req, 0, NULL, resp);
+            return;
+        }
+        int64_t id = parse_id(seg[1]);
+        if (n == 2 && id) {
+            if (allow(req, "GET PUT DELETE", resp)) admin_account_tokens(ctx, req, id, NULL, resp);
+            return;
+        }
+        if (n == 2 && slice_eq_str(seg[1], "sync-all")) {
+            if (allow(req, "POST", resp)) admin_account_tokens(ctx, req, 0, "sync-all", resp);
+            return;
+        }
+        int64_t id2 = n == 3 ? parse_id(seg[2]) : 0;
+        if (n == 3 && slice_eq_str(seg[1], "sync") && id2) {
+            if (allow(req, "POST", resp)) admin_account_tokens(ctx, req, id2, "sync", resp);
+            return;
+        }
+        if (n == 3 && id && slice_eq_str(seg[2], "value")) {
+            if (allow(req, "GET", resp)) admin_account_tokens(ctx, req, id, "value", resp);
+            return;
+        }
+        if (n == 3 && id && slice_eq_str(seg[2], "default")) {
+            if (allow(req, "POST", resp)) admin_account_tokens(ctx, req, id, "default", resp);
+            return;
+        }
+    } else if (slice_eq_str(seg[0], "checkin")) {
+        if (n == 2 && slice_eq_str(seg[1], "trigger")) {
+            if (allow(req, "POST", resp)) admin_checkin(ctx, req, "trigger", 0, resp);
+            return;
+        }
+        int64_t id = n == 3 ? parse_id(seg[2]) : 0;
+        if (n == 3 && slice_eq_str(seg[1], "trigger") && id) {
+            if (allow(req, "POST", resp)) admin_checkin(ctx, req, "trigger", id, resp);
+            return;
+        }
+        if (n == 2 && slice_eq_str(seg[1], "logs")) {
+            if (allow(req, "GET", resp)) admin_checkin(ctx, req, "logs", 0, resp);
+            return;
+        }
+        if (n == 2 && slice_eq_str(seg[1], "schedule")) {
+            if (allow(req, "GET PUT", resp)) admin_checkin(ctx, req, "schedule", 0, resp);
+            return;
+        }
+    } else if (slice_eq_str(seg[0], "events")) {
+        if (n == 1) {
+            if (allow(req, "GET", resp)) admin_events(ctx, req, resp);
             return;
         }
     } else if (slice_eq_str(seg[0], "models")) {

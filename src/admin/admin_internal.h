@@ -5,6 +5,7 @@
 #define METARELAY_ADMIN_ADMIN_INTERNAL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "admin/admin_api.h"
@@ -47,6 +48,32 @@ void admin_account_models(const struct admin_ctx *ctx, int64_t account_id,
                           struct admin_response *resp);
 void admin_models_check(const struct admin_ctx *ctx, int64_t account_id,
                         struct admin_response *resp);
+/* Control plane (api_sites.c, api_accounts.c, api_tokens.c, api_checkin.c, api_events.c). */
+void admin_sites_detect(const struct admin_ctx *ctx, const struct admin_request *req,
+                        struct admin_response *resp);
+void admin_accounts_login(const struct admin_ctx *ctx, const struct admin_request *req,
+                          struct admin_response *resp);
+void admin_accounts_verify_token(const struct admin_ctx *ctx, const struct admin_request *req,
+                                 struct admin_response *resp);
+void admin_account_balance(const struct admin_ctx *ctx, int64_t id, struct admin_response *resp);
+void admin_account_rebind(const struct admin_ctx *ctx, const struct admin_request *req, int64_t id,
+                          struct admin_response *resp);
+/* /api/account-tokens[/:id[/value|/default]], /sync/:accountId, /sync-all */
+void admin_account_tokens(const struct admin_ctx *ctx, const struct admin_request *req, int64_t id,
+                          const char *action, struct admin_response *resp);
+/* /api/checkin/trigger[/:id], /logs, /schedule */
+void admin_checkin(const struct admin_ctx *ctx, const struct admin_request *req, const char *what,
+                   int64_t id, struct admin_response *resp);
+void admin_events(const struct admin_ctx *ctx, const struct admin_request *req,
+                  struct admin_response *resp);
+/* The job context of an admin thread (its connection and HTTP client, the process's
+ * zone); routing changes are reported by admin_job_done. */
+struct job_ctx;
+void admin_job_ctx(const struct admin_ctx *ctx, struct job_ctx *jc);
+void admin_job_done(const struct admin_ctx *ctx, const struct job_ctx *jc);
+/* "wait" of a query string or body: true for 1/true. */
+bool admin_wants_wait(const struct admin_request *req, json_t *body);
+
 void admin_proxy_logs(const struct admin_ctx *ctx, const struct admin_request *req,
                       struct admin_response *resp);
 

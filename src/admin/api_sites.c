@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "admin/admin_internal.h"
+#include "platforms/platform.h"
 #include "platforms/relay_formats.h"
 #include "protocol/ir.h"
 #include "store/sites.h"
@@ -348,5 +349,46 @@ void admin_sites(const struct admin_ctx *ctx, const struct admin_request *req, i
     }
     free(own.url);
     free(own.headers);
+    json_decref(body);
+}
+
+/* POST /api/sites/detect {url, proxyUrl?} → {success, url, platform}. */
+void admin_sites_detect(const struct admin_ctx *ctx, const struct admin_request *req,
+                        struct admin_response *resp)
+{
+    json_t *body = admin_body_object(req, resp);
+    if (!body) return;
+    const char *url = NULL, *proxy = NULL;
+    char *own = NULL;
+    if (!opt_string(body, "url", &url, NULL, resp) ||
+        !opt_string(body, "proxyUrl", &proxy, NULL, resp))
+        goto out;
+    if (!url) {
+        admin_fail(resp, 400, "url is required");
+        goto out;
+    }
+    own = strdup(url);
+    const char *why = own ? check_site_url(own) : "could not be read";
+    if (why) {
+        admin_fail(resp, 400, "url %s", why);
+        goto out;
+    }
+    if (!ctx->fetch) {
+        admin_fail(resp, 503, "no HTTP client available to reach the site");
+        goto out;
+    }
+    struct platform_error err = {0};
+    const struct platform *p = platform_detect(ctx->fetch, own, proxy, &err);
+    if (!p) {
+        admin_fail(resp, err.kind == PLATFORM_ERR_UNREACHABLE ? 502 : 422,
+                   "cannot detect the platform of %s: %s", own,
+                   err.message[0] ? err.message : "no known signature");
+        goto out;
+    }
+    admin_reply(resp, 200,
+                json_pack("{s:b, s:o, s:s, s:s}", "success", 1, "url", admin_jstr(own), "platform",
+                          p->id, "displayName", p->display_name));
+out:
+    free(own);
     json_decref(body);
 }

@@ -1,6 +1,7 @@
-/* accounts.c — the accounts repository (see accounts.h). Tokens are sealed with the
- * store's key and bound to ('accounts', 'api_token', id): an insert first creates the row
- * to learn its id, then stores the sealed token, in one transaction. */
+/* accounts.c — the accounts repository (see accounts.h). Secrets are sealed with the
+ * store's key and bound to ('accounts', <column>, id): an insert first creates the row
+ * to learn its id, then stores the sealed values, in one transaction. Also the shared
+ * sealed-column helpers of store_internal.h. */
 #include "store/accounts.h"
 
 #include <stdio.h>
@@ -11,7 +12,11 @@
 
 #define ACCOUNT_SELECT                                                                             \
     "SELECT a.id, a.site_id, s.name, a.username, a.api_token_enc, a.status, a.balance,"            \
-    " a.balance_used, a.quota, a.created_at, a.updated_at"                                         \
+    " a.balance_used, a.quota, a.created_at, a.updated_at, a.credential_mode, a.user_id,"          \
+    " a.status_reason, a.display_name, a.user_group, a.currency, a.last_checkin_at,"               \
+    " a.last_balance_refresh, a.quota_per_unit, a.checkin_enabled, a.password_enc IS NOT NULL,"    \
+    " a.totp_secret_enc IS NOT NULL, a.access_token_enc IS NOT NULL,"                              \
+    " a.refresh_token_enc IS NOT NULL, a.cookie_enc IS NOT NULL, a.access_expires_at"              \
     " FROM accounts a JOIN sites s ON s.id = a.site_id"
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -24,7 +29,75 @@ void account_clear(struct account *a)
     free(a->status);
     free(a->created_at);
     free(a->updated_at);
+    free(a->credential_mode);
+    free(a->user_id);
+    free(a->status_reason);
+    free(a->display_name);
+    free(a->user_group);
+    free(a->currency);
+    free(a->last_checkin_at);
+    free(a->last_balance_refresh);
     memset(a, 0, sizeof *a);
+}
+
+void account_credentials_clear(struct account_credentials *c)
+{
+    if (!c) return;
+    secrets_free_str(c->api_token);
+    secrets_free_str(c->password);
+    secrets_free_str(c->totp_secret);
+    secrets_free_str(c->access_token);
+    secrets_free_str(c->refresh_token);
+    secrets_free_str(c->cookie);
+    free(c->error);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- sealed columns (store_internal.h) ---- */
+
+const struct sealed_column store_sealed_columns[] = {
+    {"accounts", "api_token"},    {"accounts", "password"},      {"accounts", "totp_secret"},
+    {"accounts", "access_token"}, {"accounts", "refresh_token"}, {"accounts", "cookie"},
+    {"account_tokens", "key"},
+};
+const size_t store_n_sealed_columns = sizeof store_sealed_columns / sizeof store_sealed_columns[0];
+
+enum store_status db_seal_column(db_t *db, const char *table, const char *name, int64_t id,
+                                 const char *plain)
+{
+    struct buf sealed = BUF_INIT;
+    if (plain && secrets_seal(db->s->secrets, table, name, id, plain, strlen(plain), &sealed) != 0)
+        return STORE_ERROR;
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE %s SET %s_enc = ? WHERE id = ?", table, name);
+    enum store_status ret = STORE_ERROR;
+    sqlite3_stmt *st = db_prepare(db->h, sql);
+    if (st) {
+        if (plain)
+            sqlite3_bind_blob(st, 1, sealed.p ? sealed.p : "", (int)sealed.n, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 1);
+        sqlite3_bind_int64(st, 2, id);
+        ret = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : db_step_error(db->h, "sealing a secret");
+        sqlite3_finalize(st);
+    }
+    buf_free(&sealed);
+    return ret;
+}
+
+char *db_open_column(db_t *db, sqlite3_stmt *st, int col, const char *table, const char *name,
+                     int64_t id, char why[128])
+{
+    if (why) why[0] = 0;
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) return NULL;
+    struct buf plain = BUF_INIT;
+    char tmp[128];
+    if (secrets_open(db->s->secrets, table, name, id, sqlite3_column_blob(st, col),
+                     (size_t)sqlite3_column_bytes(st, col), &plain, why ? why : tmp) != 0) {
+        buf_free(&plain);
+        return NULL;
+    }
+    return plain.p ? plain.p : strdup("");
 }
 
 void accounts_free(struct account *accounts, size_t n)
@@ -56,6 +129,22 @@ static bool read_account(db_t *db, sqlite3_stmt *st, struct account *a)
     a->quota = sqlite3_column_double(st, 8);
     a->created_at = db_col_strdup(st, 9);
     a->updated_at = db_col_strdup(st, 10);
+    a->credential_mode = db_col_strdup(st, 11);
+    a->user_id = db_col_strdup(st, 12);
+    a->status_reason = db_col_strdup(st, 13);
+    a->display_name = db_col_strdup(st, 14);
+    a->user_group = db_col_strdup(st, 15);
+    a->currency = db_col_strdup(st, 16);
+    a->last_checkin_at = db_col_strdup(st, 17);
+    a->last_balance_refresh = db_col_strdup(st, 18);
+    a->quota_per_unit = sqlite3_column_double(st, 19);
+    a->checkin_enabled = sqlite3_column_int(st, 20) != 0;
+    a->has_password = sqlite3_column_int(st, 21) != 0;
+    a->has_totp = sqlite3_column_int(st, 22) != 0;
+    a->has_access_token = sqlite3_column_int(st, 23) != 0;
+    a->has_refresh_token = sqlite3_column_int(st, 24) != 0;
+    a->has_cookie = sqlite3_column_int(st, 25) != 0;
+    a->access_expires_at = sqlite3_column_int64(st, 26);
     if (!a->site_name || !a->status || !a->created_at || !a->updated_at) {
         account_clear(a);
         return false;
@@ -113,22 +202,49 @@ enum store_status accounts_get(db_t *db, int64_t id, struct account *out)
     return ret;
 }
 
-/* Seals `token` for row `id` and stores it. Inside the caller's transaction. */
-static enum store_status store_token(db_t *db, int64_t id, const char *token)
+/* Writes the secrets and control-plane fields of `f` to row `id`. Inside the caller's
+ * transaction. */
+static enum store_status write_secrets(db_t *db, int64_t id, const struct account_fields *f)
 {
-    struct buf sealed = BUF_INIT;
-    if (secrets_seal(db->s->secrets, SEAL_ACCOUNTS_TABLE, SEAL_ACCOUNTS_API_TOKEN, id, token,
-                     strlen(token), &sealed) != 0)
-        return STORE_ERROR;
-    enum store_status ret = STORE_ERROR;
-    sqlite3_stmt *st = db_prepare(db->h, "UPDATE accounts SET api_token_enc = ? WHERE id = ?");
-    if (st) {
-        sqlite3_bind_blob(st, 1, sealed.p, (int)sealed.n, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, id);
-        ret = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : db_step_error(db->h, "sealing a token");
-        sqlite3_finalize(st);
-    }
-    buf_free(&sealed);
+    enum store_status ret = STORE_OK;
+    if (f->api_token || f->clear_api_token)
+        ret = db_seal_column(db, SEAL_ACCOUNTS_TABLE, SEAL_ACCOUNTS_API_TOKEN, id,
+                             f->clear_api_token ? NULL : f->api_token);
+    const struct {
+        bool set;
+        const char *name, *value;
+    } sec[] = {{f->set_password, "password", f->password},
+               {f->set_totp_secret, "totp_secret", f->totp_secret},
+               {f->set_access_token, "access_token", f->access_token},
+               {f->set_refresh_token, "refresh_token", f->refresh_token},
+               {f->set_cookie, "cookie", f->cookie}};
+    for (size_t i = 0; ret == STORE_OK && i < sizeof sec / sizeof sec[0]; i++)
+        if (sec[i].set)
+            ret = db_seal_column(db, SEAL_ACCOUNTS_TABLE, sec[i].name, id,
+                                 sec[i].value && *sec[i].value ? sec[i].value : NULL);
+    if (ret != STORE_OK) return ret;
+    sqlite3_stmt *st = db_prepare(
+        db->h, "UPDATE accounts SET user_id = CASE WHEN ?1 THEN ?2 ELSE user_id END,"
+               " credential_mode = coalesce(?3, credential_mode),"
+               " status_reason = CASE WHEN ?4 THEN ?5 ELSE status_reason END,"
+               " checkin_enabled = CASE ?6 WHEN 1 THEN 1 WHEN 2 THEN 0 ELSE checkin_enabled END,"
+               " access_expires_at = CASE WHEN ?7 THEN ?8 ELSE access_expires_at END"
+               " WHERE id = ?9");
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_int(st, 1, f->set_user_id);
+    db_bind_str(st, 2, f->user_id && *f->user_id ? f->user_id : NULL);
+    db_bind_str(st, 3, f->credential_mode);
+    sqlite3_bind_int(st, 4, f->set_status_reason);
+    db_bind_str(st, 5, f->status_reason);
+    sqlite3_bind_int(st, 6, (int)f->checkin);
+    sqlite3_bind_int(st, 7, f->set_access_expires_at);
+    if (f->access_expires_at > 0)
+        sqlite3_bind_int64(st, 8, f->access_expires_at);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_int64(st, 9, id);
+    ret = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : db_step_error(db->h, "updating an account");
+    sqlite3_finalize(st);
     return ret;
 }
 
@@ -147,7 +263,7 @@ static enum store_status finish(db_t *db, enum store_status ret, int64_t id, str
 enum store_status accounts_create(db_t *db, const struct account_fields *f, struct account *out)
 {
     if (out) memset(out, 0, sizeof *out);
-    if (!f->api_token || f->site_id <= 0) return STORE_INVALID;
+    if (f->site_id <= 0) return STORE_INVALID;
     if (db_begin_write(db->h) != 0) return STORE_ERROR;
     sqlite3_stmt *st =
         db_prepare(db->h, "INSERT INTO accounts (site_id, username, status) VALUES (?, ?, ?)");
@@ -163,7 +279,7 @@ enum store_status accounts_create(db_t *db, const struct account_fields *f, stru
     }
     if (ret == STORE_OK) {
         id = sqlite3_last_insert_rowid(db->h);
-        ret = store_token(db, id, f->api_token);
+        ret = write_secrets(db, id, f);
     }
     return finish(db, ret, id, out);
 }
@@ -188,7 +304,7 @@ enum store_status accounts_update(db_t *db, int64_t id, const struct account_fie
             ret = sqlite3_changes(db->h) ? STORE_OK : STORE_NOT_FOUND;
         sqlite3_finalize(st);
     }
-    if (ret == STORE_OK && f->api_token) ret = store_token(db, id, f->api_token);
+    if (ret == STORE_OK) ret = write_secrets(db, id, f);
     return finish(db, ret, id, out);
 }
 
@@ -206,4 +322,91 @@ enum store_status accounts_delete(db_t *db, int64_t id)
         sqlite3_finalize(st);
     }
     return finish(db, ret, id, NULL);
+}
+
+enum store_status accounts_get_credentials(db_t *db, int64_t id, struct account_credentials *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = db_prepare(db->h, "SELECT api_token_enc, password_enc, totp_secret_enc,"
+                                         " access_token_enc, refresh_token_enc, cookie_enc"
+                                         " FROM accounts WHERE id = ?");
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    enum store_status ret = STORE_OK;
+    if (rc == SQLITE_ROW) {
+        static const char *const names[] = {"api_token",   "access_token",  "password",
+                                            "totp_secret", "refresh_token", "cookie"};
+        static const int cols[] = {0, 3, 1, 2, 4, 5};
+        char **dst[] = {&out->api_token,   &out->access_token,  &out->password,
+                        &out->totp_secret, &out->refresh_token, &out->cookie};
+        for (size_t i = 0; i < 6; i++) {
+            char why[128];
+            *dst[i] = db_open_column(db, st, cols[i], SEAL_ACCOUNTS_TABLE, names[i], id, why);
+            if (!*dst[i] && why[0] && !out->error &&
+                asprintf(&out->error, "the stored %s cannot be decrypted (%s)", names[i], why) < 0)
+                out->error = NULL;
+        }
+    } else {
+        ret = rc == SQLITE_DONE ? STORE_NOT_FOUND : db_step_error(db->h, "reading credentials");
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+enum store_status accounts_record_balance(db_t *db, int64_t id,
+                                          const struct account_balance_update *b)
+{
+    if (db_begin_write(db->h) != 0) return STORE_ERROR;
+    sqlite3_stmt *st = db_prepare(
+        db->h, "UPDATE accounts SET balance = ?1,"
+               " balance_used = CASE WHEN ?2 >= 0 THEN ?2 ELSE balance_used END,"
+               " quota = ?1 + CASE WHEN ?2 >= 0 THEN ?2 ELSE balance_used END,"
+               " quota_per_unit = CASE WHEN ?3 > 0 THEN ?3 ELSE quota_per_unit END,"
+               " raw_quota = CASE WHEN ?4 >= 0 THEN ?4 ELSE raw_quota END,"
+               " currency = coalesce(?5, currency), display_name = coalesce(?6, display_name),"
+               " user_group = coalesce(?7, user_group), last_balance_refresh = " NOW_SQL ","
+               " updated_at = " NOW_SQL " WHERE id = ?8");
+    enum store_status ret = STORE_ERROR;
+    if (st) {
+        sqlite3_bind_double(st, 1, b->balance);
+        sqlite3_bind_double(st, 2, b->used);
+        sqlite3_bind_double(st, 3, b->quota_per_unit);
+        sqlite3_bind_int64(st, 4, b->raw_quota);
+        db_bind_str(st, 5, b->currency);
+        db_bind_str(st, 6, b->display_name);
+        db_bind_str(st, 7, b->user_group);
+        sqlite3_bind_int64(st, 8, id);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            ret = db_step_error(db->h, "storing a balance");
+        else
+            ret = sqlite3_changes(db->h) ? STORE_OK : STORE_NOT_FOUND;
+        sqlite3_finalize(st);
+    }
+    if (ret == STORE_OK) {
+        st = db_prepare(db->h,
+                        "INSERT INTO balance_history (account_id, balance, used) VALUES (?, ?, ?)");
+        ret = STORE_ERROR;
+        if (st) {
+            sqlite3_bind_int64(st, 1, id);
+            sqlite3_bind_double(st, 2, b->balance);
+            if (b->used >= 0)
+                sqlite3_bind_double(st, 3, b->used);
+            else
+                sqlite3_bind_null(st, 3);
+            ret = sqlite3_step(st) == SQLITE_DONE ? STORE_OK
+                                                  : db_step_error(db->h, "balance history");
+            sqlite3_finalize(st);
+        }
+    }
+    return finish(db, ret, id, NULL);
+}
+
+enum store_status accounts_set_status(db_t *db, int64_t id, const char *status, const char *reason)
+{
+    struct account_fields f = {0};
+    f.status = status;
+    f.status_reason = reason;
+    f.set_status_reason = true;
+    return accounts_update(db, id, &f, NULL);
 }

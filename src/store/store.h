@@ -36,10 +36,14 @@ void db_close(db_t *db);
 
 /* ---- what the routing snapshot is built from ---- */
 
-/* One usable upstream credential: an enabled account on an enabled site, with the
- * models discovered for it. All strings owned by the row array (channel_rows_free). */
+/* One usable upstream credential: a synced (or hand-added) API token of an enabled
+ * account on an enabled site — one row per enabled token whose full key is known — or,
+ * for an account without such tokens, the account's own API token; with the models
+ * discovered for that token (else for the account). All strings owned by the row array
+ * (channel_rows_free). */
 struct channel_row {
     int64_t account_id;
+    int64_t token_id;     /* account_tokens.id; 0 = the account's own API token */
     int64_t site_id;
     char *site_name;
     char *platform;       /* "openai", "claude", "new-api", … */
@@ -56,6 +60,13 @@ struct channel_row {
  * or -1. */
 int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows);
 void channel_rows_free(struct channel_row *rows, size_t n_rows);
+
+/* `metarelay rotate-secret`: re-encrypts every stored secret under a key derived from
+ * `new_secret` (with a fresh salt), in one transaction, after proving cfg's secret is the
+ * current one. Run with the gateway stopped. 0 with *n_values = secrets re-encrypted, or
+ * -1 with *err malloc'ed (nothing changed). */
+int store_rotate_secret(const struct store_config *cfg, const char *new_secret, size_t *n_values,
+                        char **err);
 
 /* Deletes usage rows older than the retention; returns rows deleted or -1. */
 long store_apply_retention(db_t *db, unsigned days);

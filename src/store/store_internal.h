@@ -15,6 +15,31 @@
 /* Sealed columns are bound to (table, column, row id); these are the names used. */
 #define SEAL_ACCOUNTS_TABLE     "accounts"
 #define SEAL_ACCOUNTS_API_TOKEN "api_token"
+#define SEAL_ACCOUNT_TOKENS     "account_tokens"
+
+/* Sealed columns follow one convention: SQL column "<name>_enc" holds the value sealed
+ * for (table, "<name>", row id). Every sealed column of every table, for rotate-secret
+ * (store/rotate.c) — add new ones here. */
+struct sealed_column {
+    const char *table;
+    const char *name;
+};
+extern const struct sealed_column store_sealed_columns[];
+extern const size_t store_n_sealed_columns;
+
+/* Seals `plain` (NULL → SQL NULL) into table.<name>_enc of row `id`. Inside the caller's
+ * transaction. */
+enum store_status db_seal_column(db_t *db, const char *table, const char *name, int64_t id,
+                                 const char *plain);
+/* Opens a sealed value of column `col` of the current row of `st` for (table, name, id):
+ * a malloc'ed plaintext (wipe with secrets_free_str), NULL for SQL NULL or when it cannot
+ * be opened (then `why` (may be NULL) is filled). */
+char *db_open_column(db_t *db, sqlite3_stmt *st, int col, const char *table, const char *name,
+                     int64_t id, char why[128]);
+
+/* A fixed plaintext sealed at creation into meta.key_check: opening it proves the secret
+ * is the right one. */
+#define STORE_KEY_CHECK_PLAIN "metarelay key check v1"
 
 struct store {
     char *db_path;
