@@ -423,7 +423,7 @@ static int s2_models(fetch_client_t *f, const struct platform_credentials *c,
 const struct platform platform_sub2api = {
     .id = "sub2api",
     .display_name = "Sub2API",
-    .default_formats = PLATFORM_FORMAT_MESSAGES | PLATFORM_FORMAT_RESPONSES,
+    .default_formats = PLATFORM_FORMAT_CHAT | PLATFORM_FORMAT_MESSAGES | PLATFORM_FORMAT_RESPONSES,
     .has_management = true,
     .has_checkin = false,
     .login = s2_login,
