@@ -20,6 +20,15 @@ struct gw_post {
 
 struct gw_call;
 
+/* A solved WAF challenge cookie (acw_sc__v2) for one site, kept per worker: each worker
+ * solves the challenge itself when it meets it, so no lock is needed. */
+struct gw_waf_cookie {
+    int64_t site_id;
+    char value[48];
+    uint64_t expires_ns; /* monotonic */
+};
+#define GW_WAF_COOKIES 16
+
 struct gw_worker {
     unsigned index;
     const struct gateway_config *cfg;
@@ -38,6 +47,8 @@ struct gw_worker {
     bool draining;
     bool stopping;
     struct gw_call *calls;    /* proxied requests in flight (for a forced stop) */
+    struct gw_waf_cookie waf[GW_WAF_COOKIES];
+    unsigned waf_next;
     uv_sem_t started;
     const char *start_error;
     int port;

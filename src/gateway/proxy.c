@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/acw_challenge.h"
 #include "base/clock.h"
 #include "base/json_scan.h"
 #include "base/log.h"
@@ -70,6 +71,7 @@ struct gw_call {
     bool is_sse;
     bool saw_frame;
     bool stream_broken; /* the upstream stream could not be converted, or failed at once */
+    bool waf_retried;   /* a WAF challenge was solved once for this request */
     char stream_error[200]; /* why, when the upstream sent an error event first */
     char content_type[128];
     char retry_after[32];
@@ -99,6 +101,7 @@ struct gw_call {
 };
 
 static void try_next(struct gw_call *c);
+static bool waf_solve(struct gw_call *c);
 static void finalize(struct gw_call *c);
 
 /* ---------- bookkeeping ---------- */
@@ -647,6 +650,22 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
         try_next(c);
         goto out;
     }
+    if (!c->sse_active && strncasecmp(c->content_type, "text/html", 9) == 0) {
+        /* A WAF challenge (solved once, then the same channel again) or an HTML page
+         * instead of an API answer: a failure of this channel either way. */
+        if (waf_solve(c)) {
+            record_attempt(c, false, "WAF challenge (acw_sc__v2) solved; retrying the channel");
+            c->wait_ns += clock_mono_ns() - c->t_attempt;
+            c->next_cand--;
+            try_next(c);
+            goto out;
+        }
+        char msg[64];
+        snprintf(msg, sizeof msg, "HTTP %d with an HTML page instead of an API answer", c->status);
+        fail_attempt(c, msg, false);
+        try_next(c);
+        goto out;
+    }
     if (c->status >= 200 && c->status < 300) {
         if (c->sse_active) {
             /* A 200 stream that ended before any complete frame: nothing went downstream. */
@@ -730,6 +749,35 @@ static const char *const forwarded_headers[] = {"user-agent",
                                                 "originator",
                                                 NULL};
 
+/* ---------- WAF challenge (AnyRouter-like sites behind Aliyun's acw_sc__v2) ---------- */
+
+static const struct gw_waf_cookie *waf_cookie_for(const struct gw_worker *w, int64_t site_id)
+{
+    uint64_t now = clock_mono_ns();
+    for (unsigned i = 0; i < GW_WAF_COOKIES; i++)
+        if (w->waf[i].site_id == site_id && w->waf[i].expires_ns > now) return &w->waf[i];
+    return NULL;
+}
+
+/* An HTML challenge page instead of an API answer: solve it, keep the cookie for this site
+ * (its max-age is an hour; 50 minutes are kept) and say whether to retry the channel. */
+static bool waf_solve(struct gw_call *c)
+{
+    if (c->waf_retried || !acw_challenge_detect(c->body.p, c->body.n)) return false;
+    char value[41];
+    if (acw_challenge_solve(c->body.p, c->body.n, value) != 0) return false;
+    struct gw_worker *w = c->w;
+    struct gw_waf_cookie *slot = NULL;
+    for (unsigned i = 0; i < GW_WAF_COOKIES && !slot; i++)
+        if (w->waf[i].site_id == c->ch->site_id) slot = &w->waf[i];
+    if (!slot) slot = &w->waf[w->waf_next++ % GW_WAF_COOKIES];
+    slot->site_id = c->ch->site_id;
+    memcpy(slot->value, value, sizeof value);
+    slot->expires_ns = clock_mono_ns() + 50ull * 60 * 1000000000ull;
+    c->waf_retried = true;
+    return true;
+}
+
 static int build_headers(struct gw_call *c, struct http_header **out, size_t *n_out)
 {
     pool_t *pool = c->req->pool;
@@ -760,6 +808,11 @@ static int build_headers(struct gw_call *c, struct http_header **out, size_t *n_
     for (size_t i = 0; i < c->ch->n_headers && n < cap; i++)
         h[n++] = (struct http_header){slice_from(c->ch->headers[i].name),
                                       slice_from(c->ch->headers[i].value)};
+    const struct gw_waf_cookie *waf = waf_cookie_for(c->w, c->ch->site_id);
+    if (waf && n < cap) {
+        char *cookie = pool_printf(pool, "acw_sc__v2=%s", waf->value);
+        if (cookie) h[n++] = (struct http_header){SLICE_LIT("Cookie"), slice_from(cookie)};
+    }
     *out = h;
     *n_out = n;
     return 0;

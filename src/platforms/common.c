@@ -89,11 +89,6 @@ bool pf_body_is_html(const char *body, size_t n)
     return p < body + n && *p == '<';
 }
 
-bool pf_body_is_acw_challenge(const char *body, size_t n)
-{
-    return body && n && memmem(body, n, "arg1=", 5) != NULL && memmem(body, n, "var ", 4) != NULL;
-}
-
 bool pf_body_is_captcha_page(const char *body, size_t n)
 {
     if (!body || !n) return false;
@@ -185,7 +180,7 @@ int pf_envelope(const char *body, size_t n, int status, const char *what, json_t
         return classify(err, status, what, NULL, NULL);
     }
     if (pf_body_is_html(body, n)) {
-        if (pf_body_is_acw_challenge(body, n))
+        if (acw_challenge_detect(body, n))
             return pf_fail(err, PLATFORM_ERR_CAPTCHA, status,
                            "%s: the site's anti-bot challenge (acw_sc__v2) was not passed; a "
                            "slider captcha may be required from this address: paste a session "

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "base/slice.h"
+#include "base/acw_challenge.h"
 #include "platforms/platform.h"
 
 #define PF_DEFAULT_QUOTA_PER_UNIT 500000.0
@@ -47,8 +48,6 @@ bool pf_msg_checkin_disabled(const char *msg);
 
 /* True when the body looks like HTML (first non-blank byte '<'), not JSON. */
 bool pf_body_is_html(const char *body, size_t n);
-/* An Aliyun acw_sc__v2 challenge page (contains `var arg1=`). */
-bool pf_body_is_acw_challenge(const char *body, size_t n);
 /* A Cloudflare / Turnstile / captcha interstitial page. */
 bool pf_body_is_captcha_page(const char *body, size_t n);
 
@@ -101,14 +100,7 @@ int pf_totp_raw(const unsigned char *key, size_t key_len, int64_t t, int digits,
 /* The 6-digit code of a base32 secret at time t. 0, or -1 when the secret is invalid. */
 int pf_totp(const char *secret_b32, int64_t t, char out[7]);
 
-/* ---- AnyRouter / Aliyun acw_sc__v2 (acw.c) ---- */
-/* Computes the acw_sc__v2 cookie value (40 lower-case hex + NUL) from a challenge page:
- * arg1 parsed from `var arg1='…'`, the permutation parsed from the page's `m=[…]` table
- * when present and valid, else the known table; XOR with the known key. 0, or -1 when
- * the page has no usable arg1. */
-int pf_acw_solve(const char *html, size_t n, char out[41]);
-/* The same from arg1 itself (40 hex) and an optional permutation (40 entries, 1-based). */
-int pf_acw_compute(const char *arg1, const int *perm, char out[41]);
+/* ---- AnyRouter / Aliyun acw_sc__v2: base/acw_challenge.h ---- */
 
 /* ---- detection (platform.c) ---- */
 /* Classifies a One API lineage /api/status data object (§9.1 signatures). */

@@ -203,8 +203,8 @@ int pf_http(struct pf_ctx *x, const char *method, const char *path, const json_t
         /* Aliyun's challenge: compute the cookie the page's script would set, retry once. */
         char solved[41];
         if (attempt == 0 && pf_body_is_html(resp->body.p, resp->body.n) &&
-            pf_body_is_acw_challenge(resp->body.p, resp->body.n) &&
-            pf_acw_solve(resp->body.p, resp->body.n, solved) == 0) {
+            acw_challenge_detect(resp->body.p, resp->body.n) &&
+            acw_challenge_solve(resp->body.p, resp->body.n, solved) == 0) {
             if (!pf_cookie_set(&x->jar, SLICE_LIT("acw_sc__v2"), slice_from(solved))) {
                 pf_fail(x->err, PLATFORM_ERR_UNREACHABLE, 0, "out of memory");
                 goto out;

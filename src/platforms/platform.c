@@ -223,7 +223,7 @@ const struct platform *platform_detect(fetch_client_t *f, const char *base_url,
     char *acw = pf_cookie_get(&x.jar, "acw_sc__v2");
     bool shielded = acw != NULL;
     free(acw);
-    if (pf_body_is_acw_challenge(r.body.p, r.body.n) && pf_body_is_html(r.body.p, r.body.n)) {
+    if (acw_challenge_detect(r.body.p, r.body.n) && pf_body_is_html(r.body.p, r.body.n)) {
         p = &platform_anyrouter;
     } else if (pf_envelope(r.body.p, r.body.n, r.status, "probe", &root, &data, &ignore) == 0) {
         if (json_is_object(data) && json_object_get(root, "success")) {

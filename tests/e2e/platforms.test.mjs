@@ -150,12 +150,13 @@ describe('relay platforms through the control plane', () => {
     });
   }
 
-  // The acw_sc__v2 shield on management calls (the adapter solves it). The /v1 relay of a
-  // shielded site needs the same cookie, which the data plane does not send yet.
-  test('anyrouter behind its acw_sc__v2 challenge: login, balance, check-in, tokens', async () => {
+  // The acw_sc__v2 shield on management calls (the adapter solves it) and on /v1 (the data
+  // plane solves it and retries the channel with the cookie).
+  test('anyrouter behind its acw_sc__v2 challenge: login, balance, check-in, tokens, relay', async () => {
+    const shieldedModel = unique('m-acw');
     const fr = await startFakeRelay({
       name: unique('acw'),
-      models: ['gpt-4o-mini'],
+      models: ['gpt-4o-mini', shieldedModel],
       args: ['--platform', 'anyrouter', '--challenge', '--masked-keys', '--tokens', '1'],
     });
     children.push(fr);
@@ -171,6 +172,20 @@ describe('relay platforms through the control plane', () => {
     assert.equal(again.status, 'skipped', JSON.stringify(again));
     const toks = listOf((await mr.admin('GET', `/api/account-tokens?accountId=${login.account.id}`)).body);
     assert.ok(toks.length >= 1 && toks.every((t) => t.valueStatus === 'ready'), JSON.stringify(toks));
+
+    // /v1 through the shielded site: the data plane meets the challenge page too, solves
+    // it, and retries the same channel with the cookie.
+    await waitFor(async () => (await routableModels(mr)).includes(shieldedModel), { what: `${shieldedModel} routable` });
+    const out = await mr.openai().chat.completions.create({
+      model: shieldedModel,
+      messages: [{ role: 'user', content: 'hi through the shield' }],
+    });
+    assert.match(out.choices[0].message.content, /hi through the shield/);
+    assert.ok(out.choices[0].message.content.includes(fr.name), 'answered by the shielded relay');
+    const last = statLastRequest(await fakeStats(fr));
+    assert.match(String(last.headers['user-agent'] || ''), /OpenAI\/JS/, 'the last request is the relayed one');
+    const cookie = String(last.headers.cookie || last.headers.Cookie || '');
+    assert.match(cookie, /acw_sc__v2=[0-9a-f]{40}/, 'the relayed request carried the solved cookie');
   });
 
   test('check-in of every account in the control pool, with wait', async () => {

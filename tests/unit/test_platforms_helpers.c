@@ -38,9 +38,9 @@ static void test_acw_recorded_page(void **state)
 {
     (void)state;
     char out[41];
-    assert_int_equal(pf_acw_solve(CHALLENGE_PAGE, strlen(CHALLENGE_PAGE), out), 0);
+    assert_int_equal(acw_challenge_solve(CHALLENGE_PAGE, strlen(CHALLENGE_PAGE), out), 0);
     assert_string_equal(out, "699dbedad126579b6bc0ebb91eaae8d7af3548b5");
-    assert_true(pf_body_is_acw_challenge(CHALLENGE_PAGE, strlen(CHALLENGE_PAGE)));
+    assert_true(acw_challenge_detect(CHALLENGE_PAGE, strlen(CHALLENGE_PAGE)));
     assert_true(pf_body_is_html(CHALLENGE_PAGE, strlen(CHALLENGE_PAGE)));
 }
 
@@ -48,12 +48,12 @@ static void test_acw_known_vectors(void **state)
 {
     (void)state;
     char out[41];
-    assert_int_equal(pf_acw_compute("0123456789ABCDEF0123456789ABCDEF01234567", NULL, out), 0);
+    assert_int_equal(acw_challenge_compute("0123456789ABCDEF0123456789ABCDEF01234567", NULL, out), 0);
     assert_string_equal(out, "d2c7186598ab1a508a4f6064e4fa746323ab17c6");
-    assert_int_equal(pf_acw_compute("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", NULL, out), 0);
+    assert_int_equal(acw_challenge_compute("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", NULL, out), 0);
     assert_string_equal(out, "cfffe89fff7a9ff9f9eafeaccffc96ffd87ffc8a");
     /* lower-case arg1 gives the same answer */
-    assert_int_equal(pf_acw_compute("b8b78dda1d5cd2598aaee9dd6975913aa490bae3", NULL, out), 0);
+    assert_int_equal(acw_challenge_compute("b8b78dda1d5cd2598aaee9dd6975913aa490bae3", NULL, out), 0);
     assert_string_equal(out, "699dbedad126579b6bc0ebb91eaae8d7af3548b5");
 }
 
@@ -69,7 +69,7 @@ static void test_acw_rotated_table(void **state)
         n += snprintf(page + n, sizeof page - (size_t)n, "%d%s", i, i > 1 ? "," : "");
     n += snprintf(page + n, sizeof page - (size_t)n, "],x=0;;){}</script></html>");
     char out[41];
-    assert_int_equal(pf_acw_solve(page, (size_t)n, out), 0);
+    assert_int_equal(acw_challenge_solve(page, (size_t)n, out), 0);
     assert_string_equal(out, "46542570fe59da9e70413343cedfd39851d43165");
 }
 
@@ -92,7 +92,7 @@ static void test_acw_property(void **state)
         for (int i = 0; i < 40; i++) arg1[i] = "0123456789ABCDEF"[rand() % 16];
         arg1[40] = '\0';
         char out[41];
-        assert_int_equal(pf_acw_compute(arg1, NULL, out), 0);
+        assert_int_equal(acw_challenge_compute(arg1, NULL, out), 0);
         assert_int_equal(strlen(out), 40);
         for (int z = 0; z < 40; z += 2) {
             int byte =
@@ -117,13 +117,13 @@ static void test_acw_bad_pages(void **state)
         "arg1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(pf_acw_solve(bad[i], strlen(bad[i]), out), -1);
-    assert_int_equal(pf_acw_solve(NULL, 0, out), -1);
+        assert_int_equal(acw_challenge_solve(bad[i], strlen(bad[i]), out), -1);
+    assert_int_equal(acw_challenge_solve(NULL, 0, out), -1);
     /* An invalid table in the page (a repeated entry) falls back to the known one. */
     const char *p = "var arg1='B8B78DDA1D5CD2598AAEE9DD6975913AA490BAE3';m=[1,1,1]";
-    assert_int_equal(pf_acw_solve(p, strlen(p), out), 0);
+    assert_int_equal(acw_challenge_solve(p, strlen(p), out), 0);
     assert_string_equal(out, "699dbedad126579b6bc0ebb91eaae8d7af3548b5");
-    assert_int_equal(pf_acw_compute("xyz", NULL, out), -1);
+    assert_int_equal(acw_challenge_compute("xyz", NULL, out), -1);
 }
 
 /* ---- TOTP ---- */
@@ -650,7 +650,7 @@ static void exercise(const char *body, size_t n, int status)
     (void)pf_parse_model_list(root, &l);
     platform_model_list_free(&l);
     char out[41];
-    (void)pf_acw_solve(body, n, out);
+    (void)acw_challenge_solve(body, n, out);
     json_decref(root);
 }
 

@@ -1,10 +1,10 @@
-/* acw.c — solves the Aliyun WAF `acw_sc__v2` challenge in front of AnyRouter-like New API
+/* acw_challenge.c — solves the Aliyun WAF `acw_sc__v2` challenge in front of AnyRouter-like New API
  * sites, natively (no JavaScript engine). The challenge page holds `var arg1='<40 hex>'`
  * and an obfuscated script; the browser's answer is: permute arg1 by a 40-entry table
  * (output position z takes arg1[m[z]-1]), then XOR the result two hex digits at a time
  * with a fixed 40-hex key. The table is read from the page's `m=[…]` literal when one is
  * there (it may rotate); otherwise, and for the key, the values known today are used. */
-#include "platforms/common.h"
+#include "base/acw_challenge.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ static bool valid_perm(const int *perm)
     return true;
 }
 
-int pf_acw_compute(const char *arg1, const int *perm, char out[41])
+int acw_challenge_compute(const char *arg1, const int *perm, char out[41])
 {
     if (!arg1 || strlen(arg1) != 40) return -1;
     for (int i = 0; i < 40; i++)
@@ -117,11 +117,16 @@ static bool find_perm(const char *p, size_t n, int perm[40])
     return false;
 }
 
-int pf_acw_solve(const char *html, size_t n, char out[41])
+int acw_challenge_solve(const char *html, size_t n, char out[41])
 {
     char arg1[41];
     if (!html || !find_arg1(html, n, arg1)) return -1;
     int perm[40];
     bool have_perm = find_perm(html, n, perm);
-    return pf_acw_compute(arg1, have_perm ? perm : NULL, out);
+    return acw_challenge_compute(arg1, have_perm ? perm : NULL, out);
+}
+
+bool acw_challenge_detect(const char *body, size_t n)
+{
+    return body && n && memmem(body, n, "arg1=", 5) != NULL && memmem(body, n, "var ", 4) != NULL;
 }
