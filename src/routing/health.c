@@ -286,9 +286,9 @@ static void publish_state(struct channel_health *h, uint64_t now_ns)
     unsigned cur = atomic_load(&h->state);
     unsigned next = (unsigned)health_state(h, now_ns);
     if (cur == next || !atomic_compare_exchange_strong(&h->state, &cur, next)) return;
-    if (h->scope == HEALTH_SCOPE_CHANNEL)
-        log_info("health: channel account %lld model '%s': %s -> %s", (long long)h->id, h->model,
-                 health_state_name(cur), health_state_name(next));
+    if (h->scope == HEALTH_SCOPE_CHANNEL) /* per model: can flap with traffic */
+        log_debug("health: channel account %lld model '%s': %s -> %s", (long long)h->id, h->model,
+                  health_state_name(cur), health_state_name(next));
     else
         log_info("health: %s %lld: %s -> %s", health_scope_name(h->scope), (long long)h->id,
                  health_state_name(cur), health_state_name(next));
