@@ -57,7 +57,8 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
     if (db_begin_read(db->h) != 0) return -1;
     sqlite3_stmt *st = db_prepare(
         db->h, "SELECT a.id, s.id, s.name, s.platform, s.url, s.proxy_url, s.custom_headers,"
-               " a.api_token_enc, s.formats FROM accounts a JOIN sites s ON s.id = a.site_id"
+               " a.api_token_enc, s.formats, a.unit_cost, a.balance, s.global_weight"
+               " FROM accounts a JOIN sites s ON s.id = a.site_id"
                " WHERE a.status = 'active' AND s.status = 'active'"
                " AND a.api_token_enc IS NOT NULL ORDER BY a.id");
     sqlite3_stmt *mst = db_prepare(db->h, "SELECT model_name FROM account_models WHERE "
@@ -88,6 +89,9 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
         c.proxy_url = db_col_strdup(st, 5);
         c.custom_headers = db_col_strdup(st, 6);
         c.formats = db_col_strdup(st, 8);
+        c.unit_cost = sqlite3_column_double(st, 9);
+        c.balance = sqlite3_column_double(st, 10);
+        c.site_weight = sqlite3_column_type(st, 11) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 11);
         if (c.proxy_url && !*c.proxy_url) free(c.proxy_url), c.proxy_url = NULL;
         bool ok = c.api_key && c.site_name && c.platform && c.base_url && load_models(mst, &c) == 0;
         if (ok && n == cap) {
