@@ -235,11 +235,9 @@ bool health_trial_busy(const struct channel_health *h, uint64_t now_ns)
     return t != 0 && now_ns - t < (uint64_t)policy.trial_timeout_ms * 1000000ull;
 }
 
-enum health_state health_state(const struct channel_health *h, uint64_t now_ns)
+enum health_state health_state_counts(const struct channel_health *h, unsigned s, unsigned f)
 {
     if (atomic_load(&h->cooldown_until_ns) != 0) return HEALTH_UNHEALTHY; /* cooling or half-open */
-    unsigned s, f;
-    health_window(h, now_ns, &s, &f);
     if (s + f >= policy.degraded_min_samples &&
         (double)f >= policy.degraded_failure_rate * (double)(s + f))
         return HEALTH_DEGRADED;
@@ -248,16 +246,29 @@ enum health_state health_state(const struct channel_health *h, uint64_t now_ns)
     return HEALTH_HEALTHY;
 }
 
-double health_success_rate(const struct channel_health *h, uint64_t now_ns)
+enum health_state health_state(const struct channel_health *h, uint64_t now_ns)
 {
+    if (atomic_load(&h->cooldown_until_ns) != 0) return HEALTH_UNHEALTHY;
     unsigned s, f;
     health_window(h, now_ns, &s, &f);
+    return health_state_counts(h, s, f);
+}
+
+double health_success_rate_counts(const struct channel_health *h, unsigned s, unsigned f)
+{
     /* The window counts three times as much as the lifetime (recent behaviour wins), and
      * one success + one failure of prior keep a new channel at 0.5. */
     double ls = (double)atomic_load(&h->successes), lf = (double)atomic_load(&h->failures);
     double scale = ls + lf > 100 ? 100.0 / (ls + lf) : 1.0; /* lifetime weighs ≤ 100 samples */
     double succ = 3.0 * s + ls * scale + 1.0, total = 3.0 * (s + f) + (ls + lf) * scale + 2.0;
     return succ / total;
+}
+
+double health_success_rate(const struct channel_health *h, uint64_t now_ns)
+{
+    unsigned s, f;
+    health_window(h, now_ns, &s, &f);
+    return health_success_rate_counts(h, s, f);
 }
 
 static const char *const state_names[] = {"healthy", "degraded", "unhealthy", "disabled"};

@@ -136,6 +136,9 @@ enum health_state health_state(const struct channel_health *h, uint64_t now_ns);
 void health_window(const struct channel_health *h, uint64_t now_ns, unsigned *succ, unsigned *fail);
 /* Laplace-smoothed success rate over window and lifetime, in [0,1]. */
 double health_success_rate(const struct channel_health *h, uint64_t now_ns);
+/* The same two, from window counts the caller already read (one window read per record). */
+enum health_state health_state_counts(const struct channel_health *h, unsigned succ, unsigned fail);
+double health_success_rate_counts(const struct channel_health *h, unsigned succ, unsigned fail);
 
 const char *health_state_name(enum health_state s);
 const char *health_failure_name(enum health_failure k);

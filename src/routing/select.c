@@ -72,7 +72,7 @@ static void records_of(const struct route_channel *rc, struct channel_health *re
 }
 
 static void eval_one(const struct routing_snapshot *s, const struct route_channel *rc,
-                     uint64_t now_ns, struct routing_eval *e)
+                     uint64_t now_ns, bool stable, struct routing_eval *e)
 {
     memset(e, 0, sizeof *e);
     e->rc = rc;
@@ -87,9 +87,23 @@ static void eval_one(const struct routing_snapshot *s, const struct route_channe
     for (int i = 0; i < 3; i++) {
         const struct channel_health *h = rec[i];
         if (!h) continue;
-        enum health_state st = health_state(h, now_ns);
-        if (st > e->state) e->state = (uint8_t)st;
         uint64_t until = atomic_load(&h->cooldown_until_ns);
+        unsigned su = 0, fa = 0;
+        enum health_state st = HEALTH_UNHEALTHY;
+        if (i == 0) { /* the channel: one window read (state, recent usage, success rate) */
+            health_window(h, now_ns, &su, &fa);
+            st = health_state_counts(h, su, fa);
+        } else if (until == 0) {
+            /* credential and site: the state published at their last outcome (a degraded
+             * parent stays degraded until its next outcome; cooldowns are read live) */
+            st = (enum health_state)atomic_load(&h->state);
+            if (st == HEALTH_UNHEALTHY) st = HEALTH_HEALTHY; /* its cooldown is over */
+        }
+        if (i == 0) {
+            e->recent = su + fa;
+            if (stable) e->success_rate = health_success_rate_counts(h, su, fa);
+        }
+        if (st > e->state) e->state = (uint8_t)st;
         if (until > now_ns) {
             if (e->excluded != RX_COOLING || until > e->ready_ns) {
                 e->ready_ns = until;
@@ -104,12 +118,6 @@ static void eval_one(const struct routing_snapshot *s, const struct route_channe
         }
     }
     if (e->excluded == RX_NONE && rc->weight == 0) e->excluded = RX_ZERO_WEIGHT;
-    if (rc->health) {
-        unsigned su, fa;
-        health_window(rc->health, now_ns, &su, &fa);
-        e->recent = su + fa;
-        e->success_rate = health_success_rate(rc->health, now_ns);
-    }
     const struct channel *c = &s->channels[rc->channel];
     if (c->balance > 0 && params.balance_low > 0) {
         double f = c->balance / params.balance_low;
@@ -118,10 +126,21 @@ static void eval_one(const struct routing_snapshot *s, const struct route_channe
     if (e->state == HEALTH_DEGRADED || e->half_open) e->f_health = params.degraded_factor;
 }
 
+/* x^e with the exponents of the defaults computed without pow() (x in (0, 1]). */
+static double fast_pow(double x, double e)
+{
+    if (e == 0 || x == 1.0) return 1.0;
+    if (e == 1) return x;
+    if (e == 0.5) return sqrt(x);
+    if (e == 2) return x * x;
+    return pow(x, e);
+}
+
 /* Stable insertion sort of evaluation entries by priority. */
 static void sort_by_priority(struct routing_eval *ev, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
+        if (ev[i - 1].rc->priority <= ev[i].rc->priority) continue; /* already in place */
         struct routing_eval x = ev[i];
         size_t j = i;
         while (j > 0 && ev[j - 1].rc->priority > x.rc->priority) {
@@ -150,9 +169,7 @@ static void layer_factors(const struct routing_snapshot *s, struct routing_eval 
     for (size_t i = a; i < b; i++) {
         struct routing_eval *e = &ev[i];
         if (!usable(e)) continue;
-        e->f_cost = params.cost_exponent == 0
-                        ? 1.0
-                        : pow(min_cost / e->rc->unit_cost, params.cost_exponent);
+        e->f_cost = fast_pow(min_cost / e->rc->unit_cost, params.cost_exponent);
         const struct channel *c = &s->channels[e->rc->channel];
         /* intended share before the usage correction */
         e->score = (double)e->rc->weight * c->site_weight * e->f_cost * e->f_balance * e->f_health;
@@ -172,20 +189,20 @@ static void layer_factors(const struct routing_snapshot *s, struct routing_eval 
         struct routing_eval *e = &ev[i];
         if (!usable(e)) continue;
         double load = e->recent / e->score;
-        e->f_usage = params.usage_exponent == 0
-                         ? 1.0
-                         : pow((min_load + damp) / (load + damp), params.usage_exponent);
+        e->f_usage = fast_pow((min_load + damp) / (load + damp), params.usage_exponent);
         e->score *= e->f_usage;
         if (e->score <= 0) e->score = 1e-12;
     }
 }
 
-size_t routing_evaluate(const struct routing_snapshot *s, const struct route *r, uint64_t now_ns,
-                        struct routing_eval *ev, size_t max)
+static size_t evaluate(const struct routing_snapshot *s, const struct route *r, uint64_t now_ns,
+                       struct routing_eval *ev, size_t max, bool full)
 {
     if (!s || !r) return 0;
     size_t n = r->n_channels < max ? r->n_channels : max;
-    for (size_t i = 0; i < n; i++) eval_one(s, &r->channels[i], now_ns, &ev[i]);
+    /* the success rate is only needed by stable_first (and explanations) */
+    bool stable = r->strategy == ROUTE_STABLE_FIRST || full;
+    for (size_t i = 0; i < n; i++) eval_one(s, &r->channels[i], now_ns, stable, &ev[i]);
     sort_by_priority(ev, n);
     for (size_t a = 0; a < n;) {
         size_t b = a;
@@ -196,11 +213,17 @@ size_t routing_evaluate(const struct routing_snapshot *s, const struct route *r,
     return n;
 }
 
+size_t routing_evaluate(const struct routing_snapshot *s, const struct route *r, uint64_t now_ns,
+                        struct routing_eval *ev, size_t max)
+{
+    return evaluate(s, r, now_ns, ev, max, true);
+}
+
 /* ---------- ordering ---------- */
 
 /* Orders ev[a..b) (usable ones) into idx per the strategy; returns how many were written. */
 static size_t order_layer(const struct route *r, struct routing_eval *ev, size_t a, size_t b,
-                          uint16_t *idx, bool deterministic)
+                          uint16_t *idx, bool deterministic, size_t need)
 {
     size_t L = 0;
     for (size_t i = a; i < b; i++)
@@ -251,7 +274,9 @@ static size_t order_layer(const struct route *r, struct routing_eval *ev, size_t
             }
             break;
         }
-        for (size_t k = 0; k + 1 < L; k++) { /* draws without replacement */
+        /* draws without replacement, as many as the caller can use (the rest keep their
+         * order: they are never tried) */
+        for (size_t k = 0; k + 1 < L && k < need; k++) {
             double total = 0;
             for (size_t i = k; i < L; i++) total += ev[idx[i]].score;
             double x = rand01() * total;
@@ -293,7 +318,7 @@ static size_t order_all(const struct route *r, struct routing_eval *ev, size_t n
     for (size_t a = 0; a < n && k < max;) {
         size_t b = a;
         while (b < n && ev[b].rc->priority == ev[a].rc->priority) b++;
-        size_t L = order_layer(r, ev, a, b, layer, deterministic);
+        size_t L = order_layer(r, ev, a, b, layer, deterministic, max - k);
         for (size_t i = 0; i < L && k < max; i++) {
             if ((int)layer[i] == sticky_at) continue;
             last[k] = false;
@@ -357,7 +382,7 @@ size_t routing_select(struct routing_request *rq, uint64_t now_ns, size_t max)
     if (!r || !rq->snap) return 0;
     if (max > ROUTING_MAX_PICKS) max = ROUTING_MAX_PICKS;
     struct routing_eval ev[ROUTING_MAX_EVAL];
-    size_t n = routing_evaluate(rq->snap, r, now_ns, ev, ROUTING_MAX_EVAL);
+    size_t n = evaluate(rq->snap, r, now_ns, ev, ROUTING_MAX_EVAL, false);
 
     int sticky_at = -1;
     if (rq->session) {
