@@ -1159,7 +1159,16 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
         return;
     }
     c->busy++;
-    if (c->n_cand == 0 && surface != GW_SURFACE_COUNT_TOKENS) {
+    if (c->rq.n_picks == 0 && surface != GW_SURFACE_COUNT_TOKENS) {
+        /* routing excluded every channel: cooling down (a provider asked us to wait, or
+         * their one trial is in flight) or disabled */
+        char *msg = pool_printf(req->pool,
+                                "No channel for '%.*s' is available right now: every one is "
+                                "cooling down after failures or disabled. Retry later.",
+                                (int)c->model.n, c->model.p);
+        respond_final_error(c, 503, "server_error", "no_available_channel", msg);
+        c->want_finalize = true;
+    } else if (c->n_cand == 0 && surface != GW_SURFACE_COUNT_TOKENS) {
         char *msg = pool_printf(req->pool,
                                 "No channel serving '%.*s' speaks a format this endpoint can "
                                 "use (%s).",
