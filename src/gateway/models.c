@@ -1,6 +1,7 @@
 /* models.c — GET /v1/models: the model names routing resolves exactly (discovered models,
- * user routes, aliases and groups; not patterns), from the worker's current snapshot, in OpenAI's list shape, or Anthropic's when the request
- * carries `anthropic-version` (Claude Code and the Anthropic SDK list models that way). */
+ * user routes, aliases and groups; not patterns), from the worker's current snapshot, in OpenAI's
+ * list shape, or Anthropic's when the request carries `anthropic-version` (Claude Code and the
+ * Anthropic SDK list models that way). */
 #include "base/json_scan.h"
 #include "gateway/internal.h"
 

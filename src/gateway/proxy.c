@@ -57,7 +57,7 @@ struct gw_call {
     struct ir_request *ir; /* decoded on the first converting attempt */
     struct ir_profile profile;
     struct routing_snapshot *snap;
-    struct routing_request rq; /* resolved route and ordered picks (routing/select.h) */
+    struct routing_request rq;         /* resolved route and ordered picks (routing/select.h) */
     uint8_t cand_pick[MAX_CANDIDATES]; /* index into rq.picks per candidate */
     uint32_t cand[MAX_CANDIDATES];
     enum api_format cand_fmt[MAX_CANDIDATES]; /* the format each candidate is asked in */
@@ -1004,8 +1004,7 @@ static void order_candidates(struct gw_call *c, unsigned max)
         for (size_t i = 0; i < n && c->n_cand < max; i++) {
             uint32_t ch = c->rq.picks[i].channel;
             enum api_format f;
-            if (!channel_format(c->surface, c->client_fmt, &c->snap->channels[ch], &f))
-                continue;
+            if (!channel_format(c->surface, c->client_fmt, &c->snap->channels[ch], &f)) continue;
             bool native = f == c->client_fmt ||
                           (c->client_fmt == API_COMPLETIONS && f == API_COMPLETIONS) ||
                           c->surface == GW_SURFACE_EMBEDDINGS || c->surface == GW_SURFACE_IMAGES ||
@@ -1106,12 +1105,12 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
     struct route_match match;
     routing_resolve(w->snap, model, &match);
     if (!match.route || match.route->n_channels == 0) {
-        char *msg = pool_printf(req->pool,
-                                "The model '%.*s' does not exist or no enabled channel serves it%s%s%s",
-                                (int)(model.n > 200 ? 200 : model.n), model.p,
-                                match.error_route ? " (route pattern '" : ".",
-                                match.error_route ? match.error_route->model : "",
-                                match.error_route ? "' hit its match limit)." : "");
+        char *msg = pool_printf(
+            req->pool, "The model '%.*s' does not exist or no enabled channel serves it%s%s%s",
+            (int)(model.n > 200 ? 200 : model.n), model.p,
+            match.error_route ? " (route pattern '" : ".",
+            match.error_route ? match.error_route->model : "",
+            match.error_route ? "' hit its match limit)." : "");
         gw_reject(req, 404, "invalid_request_error", "model_not_found",
                   msg ? msg : "Unknown model.");
         return;

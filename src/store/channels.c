@@ -91,7 +91,8 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
         c.formats = db_col_strdup(st, 8);
         c.unit_cost = sqlite3_column_double(st, 9);
         c.balance = sqlite3_column_double(st, 10);
-        c.site_weight = sqlite3_column_type(st, 11) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 11);
+        c.site_weight =
+            sqlite3_column_type(st, 11) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 11);
         if (c.proxy_url && !*c.proxy_url) free(c.proxy_url), c.proxy_url = NULL;
         bool ok = c.api_key && c.site_name && c.platform && c.base_url && load_models(mst, &c) == 0;
         if (ok && n == cap) {
