@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/tz.h"
 #include "control/control.h"
+#include "control/routing_state.h"
 #include "control/snapshot_builder.h"
 #include "gateway/gateway.h"
 #include "net/http_server.h"
@@ -167,6 +168,7 @@ static int load_config(struct config *c)
         return -1;
     }
     c->control.tz = c->tz;
+    if (routing_config_from_env() != 0) return -1;
     c->allow_default_tokens = strcmp(env_str("ALLOW_DEFAULT_TOKENS", "0"), "1") == 0;
     const char *lvl = env_str("LOG_LEVEL", "info");
     log_set_level(strcmp(lvl, "debug") == 0   ? LOG_DEBUG
@@ -219,6 +221,7 @@ static struct {
     uint64_t drain_deadline_ns;
     uint64_t drain_started_ns;
     unsigned drain_timeout_ms;
+    uint64_t health_saved_ns;
 } ctl;
 
 static void rebuild_now(uv_async_t *a)
@@ -228,6 +231,7 @@ static void rebuild_now(uv_async_t *a)
     if (s) {
         log_info("routing: published snapshot %llu (%zu channels, %zu models)",
                  (unsigned long long)s->version, s->n_channels, s->n_routes);
+        snapshot_set_latest(s); /* the admin API's view (decision explanations) */
         gateway_publish(s);
     }
     snapshot_free_retired();
@@ -250,6 +254,11 @@ static void tick(uv_timer_t *t)
 {
     (void)t;
     snapshot_free_retired();
+    uint64_t now_ns = clock_mono_ns();
+    if (now_ns - ctl.health_saved_ns >= (uint64_t)routing_health_save_interval_ms() * 1000000ull) {
+        ctl.health_saved_ns = now_ns;
+        routing_health_persist(ctl.db);
+    }
     if (!ctl.draining) return;
     uint64_t now = clock_mono_ns();
     /* workers refresh their in-flight count every 50 ms: wait one refresh at least */
@@ -300,6 +309,8 @@ static int serve(struct config *cfg)
         return 1;
     }
     ctl.db = store_connect(ctl.store);
+    if (ctl.db) routing_health_restore(ctl.db); /* before the snapshot looks records up */
+    ctl.health_saved_ns = clock_mono_ns();
     struct routing_snapshot *snap = ctl.db ? snapshot_load(ctl.db, ++ctl.version) : NULL;
     if (!snap) {
         fprintf(stderr, "metarelay: cannot build the routing table from the store\n");
@@ -307,6 +318,7 @@ static int serve(struct config *cfg)
         store_close(ctl.store);
         return 1;
     }
+    snapshot_set_latest(snap);
     access_log_start(1);
     ctl.loop = uv_default_loop();
     uv_async_init(ctl.loop, &ctl.rebuild, rebuild_now);
@@ -353,13 +365,15 @@ static int serve(struct config *cfg)
     admin_http_stop();
     control_stop();
     gateway_stop();
+    routing_health_persist(ctl.db); /* health survives the restart */
+    snapshot_set_latest(NULL);
     snapshot_free_retired();
     db_close(ctl.db);
     store_close(ctl.store);
     log_info("stopped");
     access_log_stop();
     uv_loop_close(ctl.loop);
-    health_registry_free();
+    routing_state_shutdown();
     tz_free(cfg->tz);
     curl_global_cleanup();
     return 0;

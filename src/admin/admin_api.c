@@ -1,6 +1,6 @@
 /* admin_api.c — the admin REST API's entry point: maps method + path to a resource handler
- * (api_sites.c, api_accounts.c, api_models.c, api_logs.c), answers unknown paths (404) and
- * wrong methods (405), and holds the helpers every handler uses to read requests and
+ * (api_sites.c, api_accounts.c, api_models.c, api_logs.c, api_routes.c), answers unknown paths
+ * (404) and wrong methods (405), and holds the helpers every handler uses to read requests and
  * build answers. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -327,6 +327,38 @@ void admin_api_handle(const struct admin_ctx *ctx, const struct admin_request *r
         int64_t id = n == 3 ? parse_id(seg[2]) : 0;
         if (n == 3 && slice_eq_str(seg[1], "check") && id) {
             if (allow(req, "POST", resp)) admin_models_check(ctx, id, resp);
+            return;
+        }
+    } else if (slice_eq_str(seg[0], "routes")) {
+        if (n == 1) {
+            if (allow(req, "GET POST", resp)) admin_routes(ctx, req, 0, resp);
+            return;
+        }
+        if (n == 2 && slice_eq_str(seg[1], "decision")) {
+            if (allow(req, "GET", resp)) admin_routes_decision(ctx, req, resp);
+            return;
+        }
+        if (n == 2 && slice_eq_str(seg[1], "rebuild")) {
+            if (allow(req, "POST", resp)) admin_routes_rebuild(ctx, resp);
+            return;
+        }
+        int64_t id = parse_id(seg[1]);
+        if (n == 2 && id) {
+            if (allow(req, "GET PUT DELETE", resp)) admin_routes(ctx, req, id, resp);
+            return;
+        }
+        if (n == 3 && id && slice_eq_str(seg[2], "channels")) {
+            if (allow(req, "GET POST", resp)) admin_route_channels(ctx, req, id, resp);
+            return;
+        }
+        if (n == 4 && id && slice_eq_str(seg[2], "cooldown") && slice_eq_str(seg[3], "clear")) {
+            if (allow(req, "POST", resp)) admin_route_cooldown_clear(ctx, id, resp);
+            return;
+        }
+    } else if (slice_eq_str(seg[0], "channels")) {
+        int64_t id = n == 2 ? parse_id(seg[1]) : 0;
+        if (id) {
+            if (allow(req, "PUT DELETE", resp)) admin_channel(ctx, req, id, resp);
             return;
         }
     } else if (slice_eq_str(seg[0], "stats")) {

@@ -76,5 +76,17 @@ bool admin_wants_wait(const struct admin_request *req, json_t *body);
 
 void admin_proxy_logs(const struct admin_ctx *ctx, const struct admin_request *req,
                       struct admin_response *resp);
+/* Routes and channels (api_routes.c). */
+void admin_routes(const struct admin_ctx *ctx, const struct admin_request *req, int64_t id,
+                  struct admin_response *resp);
+void admin_route_channels(const struct admin_ctx *ctx, const struct admin_request *req,
+                          int64_t route_id, struct admin_response *resp);
+void admin_channel(const struct admin_ctx *ctx, const struct admin_request *req, int64_t id,
+                   struct admin_response *resp);
+void admin_route_cooldown_clear(const struct admin_ctx *ctx, int64_t route_id,
+                                struct admin_response *resp);
+void admin_routes_rebuild(const struct admin_ctx *ctx, struct admin_response *resp);
+void admin_routes_decision(const struct admin_ctx *ctx, const struct admin_request *req,
+                           struct admin_response *resp);
 
 #endif

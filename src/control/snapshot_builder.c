@@ -1,15 +1,64 @@
-/* snapshot_builder.c — store rows → routing snapshot input → immutable snapshot. */
+/* snapshot_builder.c — store rows → routing snapshot input → immutable snapshot: the usable
+ * channels with their discovered models (automatic routes), the user routes with their
+ * channels and group sources, and the unit-cost inputs (model prices once the store has
+ * them; the manual unit cost and ROUTING_FALLBACK_UNIT_COST otherwise). */
 #include "control/snapshot_builder.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/log.h"
+#include "control/routing_state.h"
 #include "platforms/relay_formats.h"
+#include "store/routes.h"
 
 static unsigned formats_of(const struct channel_row *r)
 {
     unsigned mask = r->formats ? api_formats_parse(r->formats) : 0;
     return mask ? mask : relay_formats_default(r->platform);
+}
+
+/* User routes as builder input (borrowing the rows). NULL on out of memory. */
+static struct snapshot_route_input *route_inputs(const struct route_row *rows, size_t n,
+                                                 struct snapshot_route_channel_input **chans_out)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += rows[i].n_channels;
+    struct snapshot_route_input *in = calloc(n ? n : 1, sizeof *in);
+    struct snapshot_route_channel_input *ch = calloc(total ? total : 1, sizeof *ch);
+    if (!in || !ch) {
+        free(in);
+        free(ch);
+        return NULL;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct route_row *r = &rows[i];
+        in[i] = (struct snapshot_route_input){
+            .id = r->id,
+            .pattern = r->model_pattern,
+            .display_name = r->display_name,
+            .group = strcmp(r->route_mode, "explicit_group") == 0,
+            .strategy = r->routing_strategy,
+            .enabled = r->enabled,
+            .model_mapping_json = r->model_mapping,
+            .source_ids = r->source_ids,
+            .n_sources = r->n_sources,
+            .channels = &ch[k],
+            .n_channels = r->n_channels,
+        };
+        for (size_t c = 0; c < r->n_channels; c++)
+            ch[k++] = (struct snapshot_route_channel_input){
+                .id = r->channels[c].id,
+                .account_id = r->channels[c].account_id,
+                .source_model = r->channels[c].source_model,
+                .priority = r->channels[c].priority,
+                .weight = r->channels[c].weight,
+                .enabled = r->channels[c].enabled,
+            };
+    }
+    *chans_out = ch;
+    return in;
 }
 
 struct routing_snapshot *snapshot_load(db_t *db, uint64_t version)
@@ -20,11 +69,18 @@ struct routing_snapshot *snapshot_load(db_t *db, uint64_t version)
         log_error("routing: cannot load channels from the store");
         return NULL;
     }
-    struct snapshot_input *in = calloc(n ? n : 1, sizeof *in);
-    if (!in) {
+    struct route_row *routes = NULL;
+    size_t n_routes = 0;
+    if (routes_list(db, &routes, &n_routes) != STORE_OK) {
+        log_error("routing: cannot load routes from the store");
         channel_rows_free(rows, n);
         return NULL;
     }
+    struct snapshot_input *in = calloc(n ? n : 1, sizeof *in);
+    struct snapshot_route_channel_input *rch = NULL;
+    struct snapshot_route_input *rin = route_inputs(routes, n_routes, &rch);
+    struct routing_snapshot *s = NULL;
+    if (!in || !rin) goto out;
     for (size_t i = 0; i < n; i++) {
         in[i] = (struct snapshot_input){
             .account_id = rows[i].account_id,
@@ -41,10 +97,23 @@ struct routing_snapshot *snapshot_load(db_t *db, uint64_t version)
             .api_key = rows[i].api_key,
             .models = (const char *const *)rows[i].models,
             .n_models = rows[i].n_models,
+            .unit_cost = rows[i].unit_cost,
+            .balance = rows[i].balance,
+            .site_weight = rows[i].site_weight,
         };
     }
-    struct routing_snapshot *s = snapshot_build(in, n, version);
+    /* Model prices (a later store table) go into extra.prices as unit costs. */
+    struct snapshot_extra extra = {
+        .routes = rin,
+        .n_routes = n_routes,
+        .fallback_unit_cost = routing_fallback_unit_cost(),
+    };
+    s = snapshot_build_ex(in, n, &extra, version);
+out:
     free(in);
+    free(rin);
+    free(rch);
+    route_rows_free(routes, n_routes);
     channel_rows_free(rows, n);
     if (!s) log_error("routing: out of memory building the snapshot");
     return s;

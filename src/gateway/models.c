@@ -1,16 +1,18 @@
-/* models.c — GET /v1/models: the union of the models every enabled channel serves, from
- * the worker's current snapshot, in OpenAI's list shape, or Anthropic's when the request
- * carries `anthropic-version` (Claude Code and the Anthropic SDK list models that way). */
+/* models.c — GET /v1/models: the model names routing resolves exactly (discovered models,
+ * user routes, aliases and groups; not patterns), from the worker's current snapshot, in OpenAI's
+ * list shape, or Anthropic's when the request carries `anthropic-version` (Claude Code and the
+ * Anthropic SDK list models that way). */
 #include "base/json_scan.h"
 #include "gateway/internal.h"
 
 static void respond_openai(http_request_t *req, const struct routing_snapshot *s, struct buf *b)
 {
     buf_append_str(b, "{\"object\":\"list\",\"data\":[");
-    for (size_t i = 0; i < s->n_routes; i++) {
+    for (size_t i = 0; i < routing_model_count(s); i++) {
+        const char *m = routing_model_name(s, i);
         if (i) buf_append_str(b, ",");
         buf_append_str(b, "{\"id\":");
-        json_write_string(b, s->routes[i].model, strlen(s->routes[i].model));
+        json_write_string(b, m, strlen(m));
         buf_append_str(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"metarelay\"}");
     }
     buf_append_str(b, "]}");
@@ -19,8 +21,8 @@ static void respond_openai(http_request_t *req, const struct routing_snapshot *s
 static void respond_anthropic(http_request_t *req, const struct routing_snapshot *s, struct buf *b)
 {
     buf_append_str(b, "{\"data\":[");
-    for (size_t i = 0; i < s->n_routes; i++) {
-        const char *m = s->routes[i].model;
+    for (size_t i = 0; i < routing_model_count(s); i++) {
+        const char *m = routing_model_name(s, i);
         if (i) buf_append_str(b, ",");
         buf_append_str(b, "{\"type\":\"model\",\"id\":");
         json_write_string(b, m, strlen(m));
@@ -29,8 +31,9 @@ static void respond_anthropic(http_request_t *req, const struct routing_snapshot
         buf_append_str(b, ",\"created_at\":\"1970-01-01T00:00:00Z\"}");
     }
     buf_append_str(b, "],\"has_more\":false,\"first_id\":");
-    if (s->n_routes) {
-        const char *first = s->routes[0].model, *last = s->routes[s->n_routes - 1].model;
+    size_t n = routing_model_count(s);
+    if (n) {
+        const char *first = routing_model_name(s, 0), *last = routing_model_name(s, n - 1);
         json_write_string(b, first, strlen(first));
         buf_append_str(b, ",\"last_id\":");
         json_write_string(b, last, strlen(last));

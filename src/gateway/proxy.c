@@ -34,6 +34,7 @@
 #include "protocol/errors.h"
 #include "protocol/openai_chat.h"
 #include "protocol/usage_scan.h"
+#include "routing/select.h"
 #include "store/usage_queue.h"
 
 #define MAX_CANDIDATES  16
@@ -57,6 +58,8 @@ struct gw_call {
     struct ir_request *ir; /* decoded on the first converting attempt */
     struct ir_profile profile;
     struct routing_snapshot *snap;
+    struct routing_request rq;         /* resolved route and ordered picks (routing/select.h) */
+    uint8_t cand_pick[MAX_CANDIDATES]; /* index into rq.picks per candidate */
     uint32_t cand[MAX_CANDIDATES];
     enum api_format cand_fmt[MAX_CANDIDATES]; /* the format each candidate is asked in */
     size_t n_cand, next_cand;
@@ -65,6 +68,7 @@ struct gw_call {
     /* the current attempt */
     upstream_xfer_t *xfer;
     const struct channel *ch;
+    struct route_pick *pick; /* the routing pick of this attempt */
     enum api_format up_fmt;
     struct conv *cv; /* NULL when passing through */
     int status;
@@ -206,6 +210,30 @@ static void reset_attempt(struct gw_call *c)
     c->first_byte_ms = -1;
     ir_usage_unknown(&c->usage);
     c->model_actual[0] = '\0';
+}
+
+/* ---------- routing glue: outcomes and model mapping (routing/select.h) ---------- */
+
+static void route_success(struct gw_call *c)
+{
+    routing_report_success(&c->rq, c->pick, clock_mono_ns(),
+                           c->first_byte_ms > 0 ? (unsigned)c->first_byte_ms : 0);
+}
+
+static void route_failure(struct gw_call *c, bool timeout)
+{
+    unsigned ra = routing_retry_after_ms(slice_from(c->retry_after), clock_wall_ms());
+    routing_report_failure(&c->rq, c->pick, clock_mono_ns(),
+                           routing_failure_kind(c->status, timeout), ra);
+}
+
+/* Model mapping: the attempt's body asks for the pick's upstream model name (a splice;
+ * nothing changes when the names are equal). */
+static void apply_upstream_model(struct gw_call *c, struct slice *body)
+{
+    if (!c->pick || slice_eq(c->pick->upstream_model, c->model)) return;
+    struct slice out;
+    if (routing_splice_model(c->req->pool, *body, c->pick->upstream_model, &out) == 0) *body = out;
 }
 
 /* ---------- answering ---------- */
@@ -495,7 +523,7 @@ static void up_head(void *ud, int status, const struct http_header *hdrs, size_t
 
 static void fail_attempt(struct gw_call *c, const char *reason, bool timeout)
 {
-    health_record_failure(c->ch->health, clock_mono_ns());
+    route_failure(c, timeout);
     record_attempt(c, false, reason);
     c->n_failures++;
     if (timeout) c->n_timeouts++;
@@ -519,7 +547,7 @@ static void stream_broken(struct gw_call *c)
     else
         snprintf(why, sizeof why, "the upstream stream could not be converted");
     if (c->committed) {
-        health_record_failure(c->ch->health, clock_mono_ns());
+        route_failure(c, false);
         record_attempt(c, false, why);
         end_stream_with_error(c, why);
         c->want_finalize = true;
@@ -580,7 +608,7 @@ static void deliver_body(struct gw_call *c)
             return;
         }
         c->usage = c->cv->usage;
-        health_record_success(c->ch->health);
+        route_success(c);
         respond_with(c, 200, "application/json", buf_slice(&out));
         buf_free(&out);
         record_attempt(c, true, NULL);
@@ -601,7 +629,7 @@ static void deliver_body(struct gw_call *c)
             if (model.n) copy_str(c->model_actual, sizeof c->model_actual, model.p, model.n);
         }
     }
-    health_record_success(c->ch->health);
+    route_success(c);
     respond_body(c);
     record_attempt(c, true, NULL);
     c->want_finalize = true;
@@ -621,7 +649,7 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             char msg[300];
             snprintf(msg, sizeof msg, "upstream stream interrupted (%s: %s)",
                      upstream_error_name(err), detail ? detail : "");
-            health_record_failure(c->ch->health, clock_mono_ns());
+            route_failure(c, false);
             record_attempt(c, false, msg);
             end_stream_with_error(c, msg);
         } else {
@@ -632,7 +660,7 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
                 http_stream_write(c->req, &part, 1);
                 c->out.n = 0;
             }
-            health_record_success(c->ch->health);
+            route_success(c);
             record_attempt(c, true, NULL);
             http_stream_end(c->req);
             c->finished = true;
@@ -846,6 +874,7 @@ static bool attempt_body(struct gw_call *c, struct slice *body)
     if (c->up_fmt == c->client_fmt || c->surface == GW_SURFACE_EMBEDDINGS ||
         c->surface == GW_SURFACE_IMAGES || c->surface == GW_SURFACE_COUNT_TOKENS) {
         *body = c->passthrough_body;
+        apply_upstream_model(c, body);
         return true;
     }
     if (!ensure_ir(c)) return false;
@@ -861,6 +890,7 @@ static bool attempt_body(struct gw_call *c, struct slice *body)
         fail_attempt(c, err.message[0] ? err.message : "could not convert the request", false);
         return false;
     }
+    apply_upstream_model(c, body);
     return true;
 }
 
@@ -888,6 +918,11 @@ static void try_next(struct gw_call *c)
         c->attempt++;
         size_t k = c->next_cand++;
         c->ch = &c->snap->channels[c->cand[k]];
+        c->pick = &c->rq.picks[c->cand_pick[k]];
+        if (!routing_attempt_begin(&c->rq, c->pick, clock_mono_ns())) {
+            c->attempt--; /* its half-open trial is taken by another request: not an attempt */
+            continue;
+        }
         c->up_fmt = c->cand_fmt[k];
         c->t_attempt = clock_mono_ns();
         c->t_attempt_wall_ms = clock_wall_ms();
@@ -943,6 +978,7 @@ static void finalize(struct gw_call *c)
     if (c->xfer) {
         upstream_abort(c->xfer);
         c->xfer = NULL;
+        if (c->pick) routing_attempt_abandon(&c->rq, c->pick);
     }
     if (c->final_status == 0 && c->client_gone) c->final_status = 499;
     access_log(c);
@@ -1032,21 +1068,21 @@ static bool channel_format(enum gw_surface s, enum api_format client, const stru
 
 /* Orders the route's channels: healthy first (routing), then those that speak the
  * client's format before those that need a conversion (stable). */
-static void order_candidates(struct gw_call *c, const struct route *route, unsigned max)
+static void order_candidates(struct gw_call *c, unsigned max)
 {
-    uint32_t all[MAX_CANDIDATES];
-    size_t n = routing_order_candidates(c->snap, route, all, MAX_CANDIDATES);
+    size_t n = routing_select(&c->rq, clock_mono_ns(), MAX_CANDIDATES);
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n && c->n_cand < max; i++) {
+            uint32_t ch = c->rq.picks[i].channel;
             enum api_format f;
-            if (!channel_format(c->surface, c->client_fmt, &c->snap->channels[all[i]], &f))
-                continue;
+            if (!channel_format(c->surface, c->client_fmt, &c->snap->channels[ch], &f)) continue;
             bool native = f == c->client_fmt ||
                           (c->client_fmt == API_COMPLETIONS && f == API_COMPLETIONS) ||
                           c->surface == GW_SURFACE_EMBEDDINGS || c->surface == GW_SURFACE_IMAGES ||
                           c->surface == GW_SURFACE_COUNT_TOKENS;
             if (native != (pass == 0)) continue;
-            c->cand[c->n_cand] = all[i];
+            c->cand[c->n_cand] = ch;
+            c->cand_pick[c->n_cand] = (uint8_t)i;
             c->cand_fmt[c->n_cand] = f;
             c->n_cand++;
         }
@@ -1137,11 +1173,15 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
         return;
     }
     if (surface == GW_SURFACE_COUNT_TOKENS) stream = false;
-    const struct route *route = snapshot_find(w->snap, model);
-    if (!route || route->n_channels == 0) {
-        char *msg = pool_printf(req->pool,
-                                "The model '%.*s' does not exist or no enabled channel serves it.",
-                                (int)(model.n > 200 ? 200 : model.n), model.p);
+    struct route_match match;
+    routing_resolve(w->snap, model, &match);
+    if (!match.route || match.route->n_channels == 0) {
+        char *msg = pool_printf(
+            req->pool, "The model '%.*s' does not exist or no enabled channel serves it%s%s%s",
+            (int)(model.n > 200 ? 200 : model.n), model.p,
+            match.error_route ? " (route pattern '" : ".",
+            match.error_route ? match.error_route->model : "",
+            match.error_route ? "' hit its match limit)." : "");
         gw_reject(req, 404, "invalid_request_error", "model_not_found",
                   msg ? msg : "Unknown model.");
         return;
@@ -1174,7 +1214,12 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
     snapshot_ref(c->snap);
     unsigned max = w->cfg->max_attempts ? w->cfg->max_attempts : 3;
     if (max > MAX_CANDIDATES) max = MAX_CANDIDATES;
-    order_candidates(c, route, max);
+    routing_request_init(&c->rq, c->snap, c->model,
+                         routing_session_key(req->pool, &scan,
+                                             http_request_header(req, "x-claude-code-session-id"),
+                                             http_request_header(req, "session-id"),
+                                             http_request_header(req, "thread-id")));
+    order_candidates(c, max);
     link_call(c);
     http_request_on_abort(req, on_abort, c);
     if (prepare_body(c, &scan) != 0) {
@@ -1184,7 +1229,16 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
         return;
     }
     c->busy++;
-    if (c->n_cand == 0 && surface != GW_SURFACE_COUNT_TOKENS) {
+    if (c->rq.n_picks == 0 && surface != GW_SURFACE_COUNT_TOKENS) {
+        /* routing excluded every channel: cooling down (a provider asked us to wait, or
+         * their one trial is in flight) or disabled */
+        char *msg = pool_printf(req->pool,
+                                "No channel for '%.*s' is available right now: every one is "
+                                "cooling down after failures or disabled. Retry later.",
+                                (int)c->model.n, c->model.p);
+        respond_final_error(c, 503, "server_error", "no_available_channel", msg);
+        c->want_finalize = true;
+    } else if (c->n_cand == 0 && surface != GW_SURFACE_COUNT_TOKENS) {
         char *msg = pool_printf(req->pool,
                                 "No channel serving '%.*s' speaks a format this endpoint can "
                                 "use (%s).",

@@ -147,7 +147,7 @@ int gateway_start(const struct gateway_config *cfg, struct routing_snapshot *ini
         *err = "out of memory";
         return -1;
     }
-    atomic_store(&initial->refs, (int)n_workers);
+    atomic_fetch_add(&initial->refs, (int)n_workers);
     for (unsigned i = 0; i < n_workers; i++) {
         struct gw_worker *w = &workers[i];
         w->index = i;
@@ -178,7 +178,7 @@ int gateway_port(void)
 
 void gateway_publish(struct routing_snapshot *s)
 {
-    atomic_store(&s->refs, (int)n_workers);
+    atomic_fetch_add(&s->refs, (int)n_workers); /* plus any reference the publisher kept */
     for (unsigned i = 0; i < n_workers; i++) {
         struct routing_snapshot *old = atomic_exchange(&workers[i].mailbox, s);
         /* A snapshot never taken by this worker loses this worker's reference. */

@@ -59,11 +59,13 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
 #define USABLE_TOKEN "t.enabled = 1 AND t.value_status = 'ready' AND t.key_enc IS NOT NULL"
     sqlite3_stmt *st = db_prepare(
         db->h, "SELECT a.id, s.id, s.name, s.platform, s.url, s.proxy_url, s.custom_headers,"
-               " t.key_enc, t.id, s.formats FROM account_tokens t JOIN accounts a ON a.id = t.account_id"
+               " t.key_enc, t.id, s.formats, a.unit_cost, a.balance, s.global_weight"
+               " FROM account_tokens t JOIN accounts a ON a.id = t.account_id"
                " JOIN sites s ON s.id = a.site_id WHERE a.status = 'active'"
                " AND s.status = 'active' AND " USABLE_TOKEN " UNION ALL"
                " SELECT a.id, s.id, s.name, s.platform, s.url, s.proxy_url, s.custom_headers,"
-               " a.api_token_enc, 0, s.formats FROM accounts a JOIN sites s ON s.id = a.site_id"
+               " a.api_token_enc, 0, s.formats, a.unit_cost, a.balance, s.global_weight"
+               " FROM accounts a JOIN sites s ON s.id = a.site_id"
                " WHERE a.status = 'active' AND s.status = 'active'"
                " AND a.api_token_enc IS NOT NULL AND NOT EXISTS (SELECT 1 FROM account_tokens t"
                " WHERE t.account_id = a.id AND " USABLE_TOKEN ") ORDER BY 1, 9");
@@ -97,6 +99,10 @@ int store_load_channels(db_t *db, struct channel_row **rows, size_t *n_rows)
         c.proxy_url = db_col_strdup(st, 5);
         c.custom_headers = db_col_strdup(st, 6);
         c.formats = db_col_strdup(st, 9);
+        c.unit_cost = sqlite3_column_double(st, 10);
+        c.balance = sqlite3_column_double(st, 11);
+        c.site_weight =
+            sqlite3_column_type(st, 12) == SQLITE_NULL ? 1.0 : sqlite3_column_double(st, 12);
         if (c.proxy_url && !*c.proxy_url) free(c.proxy_url), c.proxy_url = NULL;
         bool ok = c.api_key && c.site_name && c.platform && c.base_url;
         if (ok && c.token_id) ok = load_models(tst, c.token_id, &c) == 0;

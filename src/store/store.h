@@ -54,6 +54,9 @@ struct channel_row {
     char *api_key;        /* plaintext, decrypted */
     char **models;        /* discovered model names */
     size_t n_models;
+    double unit_cost;   /* accounts.unit_cost (manual); 0 = not set */
+    double balance;     /* accounts.balance; ≤ 0 = unknown */
+    double site_weight; /* sites.global_weight (default 1) */
 };
 
 /* Loads every usable channel. Returns 0 (rows owned by the caller: channel_rows_free)

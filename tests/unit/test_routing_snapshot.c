@@ -1,4 +1,4 @@
-/* test_routing_snapshot.c — building snapshots, model lookup, candidate ordering with
+/* test_routing_snapshot.c — building snapshots, model lookup, candidate selection with
  * cooldowns, and the retire-on-last-release rule. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "routing/select.h"
 #include "routing/snapshot.h"
 
 static const char *const models_a[] = {"gpt-4o", "gpt-4o-mini"};
@@ -16,12 +17,24 @@ static const char *const models_b[] = {"gpt-4o-mini", "text-embedding-3-small", 
 static struct routing_snapshot *two_sites(void)
 {
     struct snapshot_input in[2] = {
-        {.account_id = 11, .site_id = 1, .site_name = "A", .platform = "openai",
-         .base_url = "http://a.example/v1/", .api_key = "sk-a",
-         .custom_headers_json = "{\"X-Site\":\"a\",\"n\":1}", .models = models_a, .n_models = 2},
-        {.account_id = 22, .site_id = 2, .site_name = "B", .platform = "openai",
-         .base_url = "http://b.example", .api_key = "sk-b", .custom_headers_json = "not json",
-         .models = models_b, .n_models = 3},
+        {.account_id = 11,
+         .site_id = 1,
+         .site_name = "A",
+         .platform = "openai",
+         .base_url = "http://a.example/v1/",
+         .api_key = "sk-a",
+         .custom_headers_json = "{\"X-Site\":\"a\",\"n\":1}",
+         .models = models_a,
+         .n_models = 2},
+        {.account_id = 22,
+         .site_id = 2,
+         .site_name = "B",
+         .platform = "openai",
+         .base_url = "http://b.example",
+         .api_key = "sk-b",
+         .custom_headers_json = "not json",
+         .models = models_b,
+         .n_models = 3},
     };
     return snapshot_build(in, 2, 7);
 }
@@ -53,29 +66,29 @@ static void test_candidates_skip_cooling(void **state)
     (void)state;
     health_set_policy(1000, 8000);
     struct routing_snapshot *s = two_sites();
-    const struct route *r = snapshot_find(s, SLICE_LIT("gpt-4o-mini"));
-    uint32_t out[4];
-    /* round robin: the first candidate alternates */
-    size_t n1 = routing_order_candidates(s, r, out, 4);
-    uint32_t first1 = out[0];
-    size_t n2 = routing_order_candidates(s, r, out, 4);
-    assert_int_equal(n1, 2);
-    assert_int_equal(n2, 2);
-    assert_int_not_equal(first1, out[0]);
+    struct routing_request rq;
+    routing_request_init(&rq, s, SLICE_LIT("gpt-4o-mini"), 0);
+    assert_non_null(rq.match.route);
+    assert_int_equal(rq.match.via, ROUTE_VIA_AUTO);
+    uint64_t now = clock_mono_ns();
+    assert_int_equal(routing_select(&rq, now, 4), 2);
 
-    /* a failing channel goes last while it cools down */
-    struct channel_health *ha = s->channels[0].health;
-    health_record_failure(ha, clock_mono_ns());
+    /* a failing channel is left out while it cools down (the other one is usable) */
+    struct channel_health *ha = NULL;
+    for (size_t i = 0; i < rq.match.route->n_channels; i++)
+        if (s->channels[rq.match.route->channels[i].channel].account_id == 11)
+            ha = rq.match.route->channels[i].health;
+    assert_non_null(ha);
+    health_record_failure(ha, now, HEALTH_FAIL_SERVER_ERROR, 0);
     for (int i = 0; i < 4; i++) {
-        size_t n = routing_order_candidates(s, r, out, 4);
-        assert_int_equal(n, 2);
-        assert_int_equal(s->channels[out[0]].account_id, 22);
-        assert_int_equal(s->channels[out[1]].account_id, 11);
+        size_t n = routing_select(&rq, now, 4);
+        assert_int_equal(n, 1);
+        assert_int_equal(s->channels[rq.picks[0].channel].account_id, 22);
     }
     /* max limits the count */
-    assert_int_equal(routing_order_candidates(s, r, out, 1), 1);
-    health_record_success(ha);
-    assert_false(health_is_cooling(ha, clock_mono_ns()));
+    health_record_success(ha, now, 0);
+    assert_int_equal(routing_select(&rq, now, 1), 1);
+    assert_false(health_is_cooling(ha, now));
     snapshot_free(s);
 }
 
@@ -86,15 +99,16 @@ static void test_cooldown_backoff(void **state)
     struct channel_health *h = health_for_account(999);
     assert_ptr_equal(h, health_for_account(999)); /* one record per account */
     uint64_t now = 1000000000ull;
-    health_record_failure(h, now);
+    health_record_failure(h, now, HEALTH_FAIL_SERVER_ERROR, 0);
     assert_true(health_is_cooling(h, now + 999000000ull));
     assert_false(health_is_cooling(h, now + 1001000000ull));
-    health_record_failure(h, now); /* streak 2 → 2 s */
+    health_record_failure(h, now, HEALTH_FAIL_SERVER_ERROR, 0); /* streak 2 → 2 s */
     assert_true(health_is_cooling(h, now + 1999000000ull));
-    health_record_failure(h, now); /* 4 s */
-    health_record_failure(h, now); /* capped at 4 s */
+    health_record_failure(h, now, HEALTH_FAIL_SERVER_ERROR, 0); /* 4 s */
+    health_record_failure(h, now, HEALTH_FAIL_SERVER_ERROR, 0); /* capped at 4 s */
     assert_true(health_is_cooling(h, now + 3999000000ull));
     assert_false(health_is_cooling(h, now + 4001000000ull));
+    health_clear(h);
 }
 
 static void test_release_retires(void **state)
@@ -123,11 +137,12 @@ static void test_empty_snapshot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_build_and_find),       cmocka_unit_test(test_candidates_skip_cooling),
-        cmocka_unit_test(test_cooldown_backoff),     cmocka_unit_test(test_release_retires),
+        cmocka_unit_test(test_build_and_find),   cmocka_unit_test(test_candidates_skip_cooling),
+        cmocka_unit_test(test_cooldown_backoff), cmocka_unit_test(test_release_retires),
         cmocka_unit_test(test_empty_snapshot),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    routing_thread_cleanup();
     health_registry_free();
     return rc;
 }
