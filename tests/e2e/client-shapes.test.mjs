@@ -192,6 +192,11 @@ describe('Claude Code → Chat-only relay', () => {
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(Object.keys(r.body), ['input_tokens']);
     assert.ok(Number.isInteger(r.body.input_tokens) && r.body.input_tokens > 0);
+    // no Messages channel serves the model: a local estimate, said so, logged as such
+    assert.equal(r.headers.get('x-metarelay-estimate'), 'true');
+    const rid = r.headers.get('x-request-id');
+    const line = await waitFor(() => mr.stdout.split('\n').find((l) => l.includes(rid)), { what: 'access log line' });
+    assert.match(line, /"upstream_format":"local"/);
   });
 
   test('GET /v1/models?limit=1000 lists ids and display names (model discovery)', async () => {
