@@ -1,7 +1,7 @@
 # Thin wrapper over CMake + Ninja. The two commands a newcomer needs:
 #   make run    install what is missing, build (release), start metarelay on :4000 with SQLite in ./data
 #   make test   install what is missing, build with ASan+UBSan, run every test
-.PHONY: all deps build build-asan run test unit e2e bench fmt clean
+.PHONY: all deps build build-asan run test unit e2e clients bench fmt clean
 
 JOBS ?= $(shell nproc)
 
@@ -33,6 +33,12 @@ e2e: build-asan
 	  node --test --test-concurrency=1 tests/e2e/
 
 test: unit e2e
+
+# The real coding-agent clients (Claude Code, Codex CLI) against metarelay, offline. Not part
+# of `make test`: the first run installs ~1 GB of native npm packages (tests/clients/).
+clients: build-asan
+	tests/clients/run-claude-code.sh
+	tests/clients/run-codex.sh
 
 bench:
 	@scripts/deps.sh --bench

@@ -2,6 +2,7 @@
 // other over one keep-alive connection and fails unless every answer is 200. Used for
 // the callgrind batches, where the request count must be exact (wrk runs for a time).
 // Usage: node bench/fixed-count.mjs <url> <key> <n>
+// BENCH_BODY picks another body file; BENCH_HEADERS (a JSON object) adds headers.
 import fs from 'node:fs';
 import http from 'node:http';
 
@@ -12,6 +13,7 @@ if (!url || !key || !(n > 0)) {
   process.exit(2);
 }
 const body = fs.readFileSync(process.env.BENCH_BODY || new URL('./chat-body.json', import.meta.url)).toString().trim();
+const extraHeaders = JSON.parse(process.env.BENCH_HEADERS || '{}');
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 const target = new URL(url);
 
@@ -24,7 +26,7 @@ function once() {
         port: target.port,
         path: target.pathname + target.search,
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}` },
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}`, ...extraHeaders },
       },
       (res) => {
         res.resume();

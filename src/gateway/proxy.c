@@ -63,7 +63,8 @@ struct gw_call {
     uint32_t cand[MAX_CANDIDATES];
     enum api_format cand_fmt[MAX_CANDIDATES]; /* the format each candidate is asked in */
     size_t n_cand, next_cand;
-    int attempt; /* index of the current attempt; -1 before the first */
+    int attempt;    /* index of the current attempt; -1 before the first */
+    bool estimated; /* count_tokens answered with the local estimate (no upstream) */
 
     /* the current attempt */
     upstream_xfer_t *xfer;
@@ -185,9 +186,9 @@ static void access_log(struct gw_call *c)
                ",\"status\":%d,\"stream\":%s,\"attempts\":%d,\"ms\":%llu,\"overhead_us\":%lld,"
                "\"upstream_format\":\"%s\",\"prompt_tokens\":%ld,\"completion_tokens\":%ld%s}",
                c->final_status, c->stream ? "true" : "false", c->attempt + 1,
-               (unsigned long long)ms, (long long)c->overhead_us, api_format_name(c->up_fmt),
-               c->usage.input_total, c->usage.output_total,
-               c->client_gone ? ",\"client_gone\":true" : "");
+               (unsigned long long)ms, (long long)c->overhead_us,
+               c->estimated ? "local" : api_format_name(c->up_fmt), c->usage.input_total,
+               c->usage.output_total, c->client_gone ? ",\"client_gone\":true" : "");
     access_log_push(line.p, line.n);
     buf_free(&line);
 }
@@ -905,6 +906,7 @@ static void count_tokens_estimate(struct gw_call *c)
     size_t n = response_headers(c, h, ov, sizeof ov, "application/json");
     h[n++] = (struct http_header){SLICE_LIT("x-metarelay-estimate"), SLICE_LIT("true")};
     c->final_status = 200;
+    c->estimated = true; /* the access log says "local", not a format never asked */
     http_respond(c->req, 200, h, n, slice_from(body));
     c->finished = true;
     c->want_finalize = true;

@@ -114,6 +114,10 @@ static struct slice json_tool_text(pool_t *pool, struct slice args)
 
 void resp_finalize(struct conv *cv, struct ir_response *r)
 {
+    /* Calls of a client's `custom` tool, sent upstream as function tools: unwrap the
+     * {"input":"…"} arguments into the free text the client expects. */
+    for (size_t i = 0; i < r->n_parts; i++)
+        if (r->parts[i].kind == IR_PART_TOOL_CALL) (void)conv_tool_call_fixup(cv, &r->parts[i]);
     if (resp_json_tool_trick(cv) && !client_has_tool(cv, RESP_JSON_TOOL_NAME)) {
         size_t json_calls = 0, other_calls = 0;
         for (size_t i = 0; i < r->n_parts; i++) {

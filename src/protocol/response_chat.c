@@ -283,11 +283,17 @@ int resp_encode_chat(struct conv *cv, const struct ir_response *r, struct buf *o
                                                   resp_jstring(resp_wrap_signature(cv->pool, p))));
             break;
         case IR_PART_TOOL_CALL:
-            ok &= resp_push(
-                calls,
-                json_pack("{sosss{soso}}", "id", resp_jstring(p->call.id), "type", "function",
-                          "function", "name", resp_jstring(p->call.name), "arguments",
-                          resp_jstring(p->call.args.n ? p->call.args : SLICE_LIT("{}"))));
+            if (p->call.custom) /* a call of the client's `custom` tool: free text input */
+                ok &= resp_push(calls,
+                                json_pack("{sosss{soso}}", "id", resp_jstring(p->call.id), "type",
+                                          "custom", "custom", "name", resp_jstring(p->call.name),
+                                          "input", resp_jstring(p->call.args)));
+            else
+                ok &= resp_push(
+                    calls,
+                    json_pack("{sosss{soso}}", "id", resp_jstring(p->call.id), "type", "function",
+                              "function", "name", resp_jstring(p->call.name), "arguments",
+                              resp_jstring(p->call.args.n ? p->call.args : SLICE_LIT("{}"))));
             break;
         default:
             break;

@@ -373,6 +373,10 @@ int resp_encode_responses(struct conv *cv, const struct ir_response *r, struct b
                                  resp_jstring(p->call.id), "name", resp_jstring(p->call.name),
                                  "arguments",
                                  resp_jstring(p->call.args.n ? p->call.args : SLICE_LIT("{}")));
+            if (item) { /* the client declared the tool inside a namespace: say which */
+                const struct ir_tool *t = conv_tool_lookup(cv, p->call.name, NULL);
+                if (t && t->ns.n) json_object_set_new(item, "namespace", resp_jstring(t->ns));
+            }
             break;
         default:
             want = false;

@@ -112,6 +112,8 @@ struct emit_block {
     struct buf sig;           /* pending signature (B) or wrapped signature (C) */
     struct buf parts;         /* C message item: JSON of the finished content parts */
     struct buf redacted;      /* REDACTED: data */
+    bool custom;              /* C: a call of the client's `custom` tool (custom_tool_call) */
+    struct slice ns;          /* C: the client's `namespace` of the called tool, or empty */
 };
 
 struct stream_emit {
