@@ -86,10 +86,9 @@ int resp_decode(struct conv *cv, enum api_format f, struct slice body, struct ir
 
 bool resp_json_tool_trick(const struct conv *cv)
 {
-    if (cv->upstream != API_MESSAGES || !cv->req) return false;
-    enum ir_response_format k = cv->req->rf.kind;
-    if (k == IR_RF_JSON_OBJECT) return true; /* no native form for json_object (§3.7) */
-    return k == IR_RF_JSON_SCHEMA && !(cv->profile && cv->profile->claude_structured_output_native);
+    /* conv_encode_request decided it (and sent the synthetic tool); re-deriving it here
+     * from the request and the profile could disagree with what went upstream. */
+    return cv->upstream == API_MESSAGES && cv->json_tool_trick;
 }
 
 static bool client_has_tool(const struct conv *cv, const char *name)
@@ -114,6 +113,10 @@ static struct slice json_tool_text(pool_t *pool, struct slice args)
 
 void resp_finalize(struct conv *cv, struct ir_response *r)
 {
+    /* Tool calls in the client's terms: names shortened upstream restored, a Responses
+     * `custom` tool sent as a function unwrapped (§2.3). */
+    for (size_t i = 0; i < r->n_parts; i++)
+        if (r->parts[i].kind == IR_PART_TOOL_CALL) (void)conv_tool_call_fixup(cv, &r->parts[i]);
     if (resp_json_tool_trick(cv) && !client_has_tool(cv, RESP_JSON_TOOL_NAME)) {
         size_t json_calls = 0, other_calls = 0;
         for (size_t i = 0; i < r->n_parts; i++) {
