@@ -98,9 +98,8 @@ static bool client_has_tool(const struct conv *cv, const char *name)
     return false;
 }
 
-/* The answer text of a json_tool_call: its input, or input.values when that is the only
- * key (models sometimes wrap the object that way; litellm issue 6741). */
-static struct slice json_tool_text(pool_t *pool, struct slice args)
+/* litellm issue 6741 for the `values` wrapping. */
+struct slice resp_json_tool_text(pool_t *pool, struct slice args)
 {
     json_error_t jerr;
     json_t *v = json_loadb(args.p, args.n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
@@ -133,7 +132,7 @@ void resp_finalize(struct conv *cv, struct ir_response *r)
                 if (p.kind == IR_PART_TOOL_CALL && slice_eq_str(p.call.name, RESP_JSON_TOOL_NAME)) {
                     /* With client tools called as well, the JSON tool is noise: drop it. */
                     if (other_calls) continue;
-                    struct slice text = json_tool_text(cv->pool, p.call.args);
+                    struct slice text = resp_json_tool_text(cv->pool, p.call.args);
                     memset(&p, 0, sizeof p);
                     p.kind = IR_PART_TEXT;
                     p.text = text;

@@ -51,6 +51,10 @@ void resp_finalize(struct conv *cv, struct ir_response *r);
  * call is the answer's JSON text. */
 bool resp_json_tool_trick(const struct conv *cv);
 #define RESP_JSON_TOOL_NAME "json_tool_call"
+/* The answer text of a json_tool_call with arguments `args`: the arguments, or
+ * input.values when that is their only key (models sometimes wrap the object that way).
+ * Pool memory (or `args` itself). */
+struct slice resp_json_tool_text(pool_t *pool, struct slice args);
 
 /* Each appends the client body to `out`. Return 0, or -1 when out of memory (out may
  * then hold a partial body: the caller truncates it). */

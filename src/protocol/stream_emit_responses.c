@@ -270,11 +270,13 @@ static int item_added(struct conv *cv, struct emit_block *b, const char *prefix,
     sw_raw(&w, ",\"item\":{\"id\":");
     if (b->kind == IR_BLOCK_TOOL) {
         sw_str(&w, buf_slice(&b->id));
-        sw_raw(&w, ",\"type\":\"function_call\",\"status\":\"in_progress\",\"call_id\":");
+        sw_raw(&w, b->custom
+                       ? ",\"type\":\"custom_tool_call\",\"status\":\"in_progress\",\"call_id\":"
+                       : ",\"type\":\"function_call\",\"status\":\"in_progress\",\"call_id\":");
         sw_str(&w, buf_slice(&b->call_id));
         sw_raw(&w, ",\"name\":");
         sw_str(&w, buf_slice(&b->name));
-        sw_raw(&w, ",\"arguments\":\"\"}");
+        sw_raw(&w, b->custom ? ",\"input\":\"\"}" : ",\"arguments\":\"\"}");
     } else {
         if (!make_item_id(cv, b, prefix)) return -1;
         sw_str(&w, buf_slice(&b->id));
@@ -344,8 +346,35 @@ static int finish_reasoning(struct conv *cv, struct emit_block *b, struct buf *o
     return rc;
 }
 
+/* A custom tool's call (a Responses client's free-form tool, §2.3): `input` text. */
+static int finish_custom_tool(struct conv *cv, struct emit_block *b, struct buf *out)
+{
+    struct slice input = buf_slice(&b->acc);
+    struct sw w;
+    event_begin(cv, &w, out, "response.custom_tool_call_input.done");
+    item_ref(&w, b);
+    sw_raw(&w, ",\"input\":");
+    sw_str(&w, input);
+    if (event_end(cv, &w) != 0) return -1;
+    struct buf item = BUF_INIT;
+    sw_begin(&w, &item);
+    sw_raw(&w, "{\"id\":");
+    sw_str(&w, buf_slice(&b->id));
+    sw_raw(&w, ",\"type\":\"custom_tool_call\",\"status\":\"completed\",\"call_id\":");
+    sw_str(&w, buf_slice(&b->call_id));
+    sw_raw(&w, ",\"name\":");
+    sw_str(&w, buf_slice(&b->name));
+    sw_raw(&w, ",\"input\":");
+    sw_str(&w, input);
+    sw_raw(&w, "}");
+    int rc = w.fail ? -1 : item_done(cv, b, &item, out);
+    buf_free(&item);
+    return rc;
+}
+
 static int finish_tool(struct conv *cv, struct emit_block *b, struct buf *out)
 {
+    if (b->custom) return finish_custom_tool(cv, b, out);
     struct slice args = b->acc.n ? buf_slice(&b->acc) : SLICE_LIT("{}");
     struct sw w;
     event_begin(cv, &w, out, "response.function_call_arguments.done");
@@ -398,7 +427,9 @@ static int block_start(struct conv *cv, const struct ir_event *ev, struct buf *o
     case IR_BLOCK_THINKING:
         return item_added(cv, b, "rs_", out);
     case IR_BLOCK_TOOL: {
-        if (!stream_acc_append(bg, &b->id, SLICE_LIT("fc_"))) return -1;
+        b->custom = ev->tool_custom;
+        if (!stream_acc_append(bg, &b->id, b->custom ? SLICE_LIT("ctc_") : SLICE_LIT("fc_")))
+            return -1;
         for (size_t i = 0; i < ev->tool_id.n; i++) {
             char c = ev->tool_id.p[i];
             bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -447,7 +478,9 @@ static int tool_args(struct conv *cv, const struct ir_event *ev, struct buf *out
         return 0;
     if (!stream_acc_append(&cv->stream->budget, &b->acc, ev->text)) return -1;
     struct sw w;
-    event_begin(cv, &w, out, "response.function_call_arguments.delta");
+    event_begin(cv, &w, out,
+                b->custom ? "response.custom_tool_call_input.delta"
+                          : "response.function_call_arguments.delta");
     item_ref(&w, b);
     sw_raw(&w, ",\"delta\":");
     sw_str(&w, ev->text);
