@@ -69,7 +69,7 @@ struct gw_call {
     int status;
     bool is_sse;
     bool saw_frame;
-    bool stream_broken; /* the upstream stream could not be converted, or failed at once */
+    bool stream_broken;     /* the upstream stream could not be converted, or failed at once */
     char stream_error[200]; /* why, when the upstream sent an error event first */
     char content_type[128];
     char retry_after[32];
@@ -622,15 +622,30 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             record_attempt(c, false, msg);
             end_stream_with_error(c, msg);
         } else {
-            if (c->cv && conv_stream_end(c->cv, &c->out) != 0)
-                log_debug("%s: upstream stream ended without its closing events", c->request_id);
+            /* A converted stream that failed (the upstream's error event, or an end
+             * without the closing events) has its error event written by now: the
+             * attempt failed, whatever the transport says. */
+            char why[300] = "";
+            if (c->cv && conv_stream_end(c->cv, &c->out) != 0) {
+                struct conv_error cerr;
+                if (conv_stream_status(c->cv, &cerr, NULL) == CONV_STREAM_FAILED)
+                    snprintf(why, sizeof why, "upstream stream failed: %.250s", cerr.message);
+                else
+                    snprintf(why, sizeof why, "upstream stream ended without its closing events");
+                log_debug("%s: %s", c->request_id, why);
+            }
             if (c->out.n) {
                 struct slice part = buf_slice(&c->out);
                 http_stream_write(c->req, &part, 1);
                 c->out.n = 0;
             }
-            health_record_success(c->ch->health);
-            record_attempt(c, true, NULL);
+            if (why[0]) {
+                health_record_failure(c->ch->health, clock_mono_ns());
+                record_attempt(c, false, why);
+            } else {
+                health_record_success(c->ch->health);
+                record_attempt(c, true, NULL);
+            }
             http_stream_end(c->req);
             c->finished = true;
         }

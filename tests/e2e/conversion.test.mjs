@@ -789,7 +789,9 @@ describe('format conversion: an upstream stream failing midway', () => {
     assert.ok(!text.includes('[DONE]'), 'no [DONE] after a failure');
     assert.ok(/"error"/.test(text));
     const rows = await logsFor(mr, res.headers.get('x-request-id'));
+    assert.equal(rows.length, 1, JSON.stringify(rows));
     assert.equal(rows[0].status, 'failed', JSON.stringify(rows));
+    assert.match(rows[0].errorMessage, /upstream stream failed/, JSON.stringify(rows));
   });
 
   test('readResponse helper sanity (non-stream to a stream-error relay is a 5xx in the client\'s shape)', async () => {
