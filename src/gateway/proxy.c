@@ -71,6 +71,7 @@ struct gw_call {
     bool saw_frame;
     bool stream_broken;     /* the upstream stream could not be converted, or failed at once */
     char stream_error[200]; /* why, when the upstream sent an error event first */
+    bool passthrough_error; /* a passed-through stream carried the upstream's error event */
     char content_type[128];
     char retry_after[32];
     struct buf body; /* non-stream body, or the error body of a failed attempt */
@@ -194,6 +195,7 @@ static void reset_attempt(struct gw_call *c)
     c->saw_frame = false;
     c->stream_broken = false;
     c->stream_error[0] = '\0';
+    c->passthrough_error = false;
     c->content_type[0] = '\0';
     c->retry_after[0] = '\0';
     c->body.n = 0;
@@ -307,6 +309,11 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
         case API_CHAT:
         case API_COMPLETIONS:
             c->saw_frame = true;
+            if (memmem(f->data.p, f->data.n, "\"error\"", 7)) {
+                struct openai_chunk_info info;
+                openai_chat_chunk_info(f->data, &info);
+                if (info.has_error) c->passthrough_error = true;
+            }
             if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
                 struct openai_chunk_info info;
                 openai_chat_chunk_info(f->data, &info);
@@ -321,10 +328,13 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
             break;
         case API_MESSAGES:
             if (!slice_eq_str(f->event, "ping")) c->saw_frame = true;
+            if (slice_eq_str(f->event, "error")) c->passthrough_error = true;
             usage_scan_event(API_MESSAGES, f->event, f->data, &c->usage);
             break;
         case API_RESPONSES:
             c->saw_frame = true;
+            if (slice_eq_str(f->event, "error") || slice_eq_str(f->event, "response.failed"))
+                c->passthrough_error = true;
             usage_scan_event(API_RESPONSES, f->event, f->data, &c->usage);
             break;
         }
@@ -622,9 +632,9 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             record_attempt(c, false, msg);
             end_stream_with_error(c, msg);
         } else {
-            /* A converted stream that failed (the upstream's error event, or an end
-             * without the closing events) has its error event written by now: the
-             * attempt failed, whatever the transport says. */
+            /* A stream that failed (the upstream's error event, passed through or
+             * converted; a converted one that ended without its closing events) has its
+             * error event written by now: the attempt failed, whatever the transport says. */
             char why[300] = "";
             if (c->cv && conv_stream_end(c->cv, &c->out) != 0) {
                 struct conv_error cerr;
@@ -633,6 +643,8 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
                 else
                     snprintf(why, sizeof why, "upstream stream ended without its closing events");
                 log_debug("%s: %s", c->request_id, why);
+            } else if (c->passthrough_error) {
+                snprintf(why, sizeof why, "the upstream sent an error event mid-stream");
             }
             if (c->out.n) {
                 struct slice part = buf_slice(&c->out);

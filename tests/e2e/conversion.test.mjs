@@ -798,18 +798,25 @@ describe('format conversion: an upstream stream failing midway', () => {
     assert.ok(err.error.message.length > 0);
   });
 
-  test('proxy-logs record the failed converted stream', async () => {
-    const res = await mr.proxyFetch('/v1/chat/completions', {
-      body: { model: ERR.messages, stream: true, messages: [{ role: 'user', content: 'Say hello please' }] },
-    });
-    assert.equal(res.status, 200);
-    const text = await res.text();
-    assert.ok(!text.includes('[DONE]'), 'no [DONE] after a failure');
-    assert.ok(/"error"/.test(text));
-    const rows = await logsFor(mr, res.headers.get('x-request-id'));
-    assert.equal(rows.length, 1, JSON.stringify(rows));
-    assert.equal(rows[0].status, 'failed', JSON.stringify(rows));
-    assert.match(rows[0].errorMessage, /upstream stream failed/, JSON.stringify(rows));
+  test('proxy-logs record every stream that failed midway as failed (converted and passed through)', async () => {
+    const bodies = {
+      chat: (model) => ['/v1/chat/completions', { model, stream: true, messages: [{ role: 'user', content: 'Say hello please' }] }],
+      responses: (model) => ['/v1/responses', { model, stream: true, input: 'Say hello please' }],
+      messages: (model) => ['/v1/messages', { model, max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'Say hello please' }] }],
+    };
+    for (const client of FORMATS) {
+      for (const up of FORMATS) {
+        const [path, body] = bodies[client](ERR[up]);
+        const res = await mr.proxyFetch(path, { body, headers: client === 'messages' ? { 'anthropic-version': '2023-06-01' } : {} });
+        assert.equal(res.status, 200);
+        const text = await res.text();
+        if (client === 'chat') assert.ok(!text.includes('[DONE]'), 'no [DONE] after a failure');
+        const rows = await logsFor(mr, res.headers.get('x-request-id'));
+        assert.equal(rows.length, 1, JSON.stringify(rows));
+        assert.equal(rows[0].status, 'failed', `${client} ← ${up}: ${JSON.stringify(rows)}`);
+        assert.match(rows[0].errorMessage, /error event|stream failed/, JSON.stringify(rows));
+      }
+    }
   });
 
   test('readResponse helper sanity (non-stream to a stream-error relay is a 5xx in the client\'s shape)', async () => {
