@@ -78,6 +78,7 @@ struct gw_call {
     bool stream_broken; /* the upstream stream could not be converted, or failed at once */
     bool waf_retried;   /* a WAF challenge was solved once for this request */
     char stream_error[200]; /* why, when the upstream sent an error event first */
+    bool passthrough_error; /* a passed-through stream carried the upstream's error event */
     char content_type[128];
     char retry_after[32];
     struct buf body; /* non-stream body, or the error body of a failed attempt */
@@ -202,6 +203,7 @@ static void reset_attempt(struct gw_call *c)
     c->saw_frame = false;
     c->stream_broken = false;
     c->stream_error[0] = '\0';
+    c->passthrough_error = false;
     c->content_type[0] = '\0';
     c->retry_after[0] = '\0';
     c->body.n = 0;
@@ -339,6 +341,11 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
         case API_CHAT:
         case API_COMPLETIONS:
             c->saw_frame = true;
+            if (memmem(f->data.p, f->data.n, "\"error\"", 7)) {
+                struct openai_chunk_info info;
+                openai_chat_chunk_info(f->data, &info);
+                if (info.has_error) c->passthrough_error = true;
+            }
             if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
                 struct openai_chunk_info info;
                 openai_chat_chunk_info(f->data, &info);
@@ -353,10 +360,13 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
             break;
         case API_MESSAGES:
             if (!slice_eq_str(f->event, "ping")) c->saw_frame = true;
+            if (slice_eq_str(f->event, "error")) c->passthrough_error = true;
             usage_scan_event(API_MESSAGES, f->event, f->data, &c->usage);
             break;
         case API_RESPONSES:
             c->saw_frame = true;
+            if (slice_eq_str(f->event, "error") || slice_eq_str(f->event, "response.failed"))
+                c->passthrough_error = true;
             usage_scan_event(API_RESPONSES, f->event, f->data, &c->usage);
             break;
         }
@@ -654,15 +664,32 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             record_attempt(c, false, msg);
             end_stream_with_error(c, msg);
         } else {
-            if (c->cv && conv_stream_end(c->cv, &c->out) != 0)
-                log_debug("%s: upstream stream ended without its closing events", c->request_id);
+            /* A stream that failed (the upstream's error event, passed through or
+             * converted; a converted one that ended without its closing events) has its
+             * error event written by now: the attempt failed, whatever the transport says. */
+            char why[300] = "";
+            if (c->cv && conv_stream_end(c->cv, &c->out) != 0) {
+                struct conv_error cerr;
+                if (conv_stream_status(c->cv, &cerr, NULL) == CONV_STREAM_FAILED)
+                    snprintf(why, sizeof why, "upstream stream failed: %.250s", cerr.message);
+                else
+                    snprintf(why, sizeof why, "upstream stream ended without its closing events");
+                log_debug("%s: %s", c->request_id, why);
+            } else if (c->passthrough_error) {
+                snprintf(why, sizeof why, "the upstream sent an error event mid-stream");
+            }
             if (c->out.n) {
                 struct slice part = buf_slice(&c->out);
                 http_stream_write(c->req, &part, 1);
                 c->out.n = 0;
             }
-            route_success(c);
-            record_attempt(c, true, NULL);
+            if (why[0]) {
+                route_failure(c, false);
+                record_attempt(c, false, why);
+            } else {
+                route_success(c);
+                record_attempt(c, true, NULL);
+            }
             http_stream_end(c->req);
             c->finished = true;
         }

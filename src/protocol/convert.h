@@ -82,7 +82,7 @@ struct conv {
 /* Largest decoded size of an inline (base64 / data URL) image a client may send when its
  * request is converted; above it the request fails with 400 before any upstream is called.
  * Claude's own limit is 5 MB of base64 text (≈ 3.75 MB of bytes); 3 MB (decimal) of bytes
- * stays under every upstream's limit, so an image of "3 MB" or more is refused. */
+ * stays under every upstream's limit: a larger image (a 3 MiB photo, say) is refused. */
 #define CONV_IMAGE_MAX_BYTES 3000000u
 
 /* A context for converting one attempt (pool-owned; never NULL unless out of memory). */

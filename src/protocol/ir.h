@@ -17,9 +17,9 @@
 #include "base/slice.h"
 
 enum api_format {
-    API_CHAT = 0,      /* A: /v1/chat/completions */
-    API_MESSAGES = 1,  /* B: /v1/messages */
-    API_RESPONSES = 2, /* C: /v1/responses */
+    API_CHAT = 0,        /* A: /v1/chat/completions */
+    API_MESSAGES = 1,    /* B: /v1/messages */
+    API_RESPONSES = 2,   /* C: /v1/responses */
     API_COMPLETIONS = 3, /* L: /v1/completions (client side only) */
 };
 #define API_FORMAT_BIT(f) (1u << (f))
@@ -60,7 +60,7 @@ struct ir_part {
         struct slice id, name;
         struct slice args; /* raw JSON text, verbatim */
         bool custom;       /* Responses custom (free-form) tool call: args is plain text */
-    } call; /* TOOL_CALL */
+    } call;                /* TOOL_CALL */
     struct {
         struct slice tool_id;
         struct ir_part *parts;
@@ -72,7 +72,7 @@ struct ir_part {
         enum ir_vendor sig_vendor;
         struct slice redacted_data;
         struct slice item_id;
-    } think; /* THINKING, REDACTED_THINKING */
+    } think;                /* THINKING, REDACTED_THINKING */
     bool cache_bp;          /* Anthropic cache_control breakpoint on this part */
     struct slice cache_ttl; /* "5m", "1h" or empty */
 };
@@ -89,16 +89,23 @@ struct ir_tool {
     struct slice schema_json; /* raw JSON text of the parameters / input_schema */
     int strict;               /* -1 unset, 0, 1 */
     bool cache_bp;
-    bool custom;              /* Responses `custom` tool (free-form input) */
-    struct slice ns;          /* Responses `namespace` the tool was declared in (flattened), or
-                               * empty; a C client expects it back on its function_call items */
+    bool custom;     /* Responses `custom` tool (free-form input) */
+    struct slice ns; /* Responses `namespace` the tool was declared in (flattened), or
+                      * empty; a C client expects it back on its function_call items */
 };
 
 enum ir_tool_choice { IR_TC_UNSET, IR_TC_AUTO, IR_TC_NONE, IR_TC_ANY, IR_TC_NAMED, IR_TC_ALLOWED };
 enum ir_response_format { IR_RF_UNSET, IR_RF_TEXT, IR_RF_JSON_OBJECT, IR_RF_JSON_SCHEMA };
-enum ir_effort { IR_EFFORT_UNSET, IR_EFFORT_MINIMAL, IR_EFFORT_LOW, IR_EFFORT_MEDIUM,
-                 IR_EFFORT_HIGH, IR_EFFORT_XHIGH, IR_EFFORT_MAX,
-                 IR_EFFORT_NONE /* the client explicitly said "none" (reasoning.enabled = 0) */ };
+enum ir_effort {
+    IR_EFFORT_UNSET,
+    IR_EFFORT_MINIMAL,
+    IR_EFFORT_LOW,
+    IR_EFFORT_MEDIUM,
+    IR_EFFORT_HIGH,
+    IR_EFFORT_XHIGH,
+    IR_EFFORT_MAX,
+    IR_EFFORT_NONE /* the client explicitly said "none" (reasoning.enabled = 0) */
+};
 
 struct ir_request {
     struct slice model;
@@ -113,10 +120,10 @@ struct ir_request {
         struct slice name;
         struct slice *names; /* ALLOWED: the allowed tool names */
         size_t n_names;
-        bool required;       /* ALLOWED: mode "required" (else "auto") */
+        bool required; /* ALLOWED: mode "required" (else "auto") */
     } tool_choice;
-    int parallel_tool_calls; /* -1 unset, 0, 1 */
-    long max_output_tokens;  /* -1 unset */
+    int parallel_tool_calls;   /* -1 unset, 0, 1 */
+    long max_output_tokens;    /* -1 unset */
     double temperature, top_p; /* NAN = unset */
     long top_k;                /* -1 unset */
     struct slice *stop;
@@ -136,8 +143,8 @@ struct ir_request {
     struct slice user_id;
     struct slice metadata_json; /* forwarded A↔C only */
     bool stream, include_usage, store;
-    int n; /* -1 unset */
-    struct slice passthrough_json; /* unknown top-level fields (object text), same-format only */
+    int n;                            /* -1 unset */
+    struct slice passthrough_json;    /* unknown top-level fields (object text), same-format only */
     bool include_encrypted_reasoning; /* C: include ["reasoning.encrypted_content"] */
     struct slice prompt_cache_key;
     struct slice verbosity; /* A `verbosity` ↔ C `text.verbosity` */
@@ -190,7 +197,7 @@ enum ir_event_kind {
     IR_EV_USAGE,          /* usage */
     IR_EV_FINISH,         /* finish, stop_sequence */
     IR_EV_END,
-    IR_EV_ERROR,          /* status, error_type, text = message */
+    IR_EV_ERROR, /* status, error_type, text = message */
 };
 
 enum ir_block_kind { IR_BLOCK_TEXT, IR_BLOCK_THINKING, IR_BLOCK_REDACTED, IR_BLOCK_TOOL };
@@ -209,26 +216,35 @@ struct ir_event {
     int status;
     struct slice error_type;
     struct slice error_code; /* ERROR: the upstream's code (OpenAI shapes), may be empty */
+    bool tool_custom;        /* BLOCK_START of a tool, to the emitter: a Responses `custom`
+                              * tool call (its TOOL_ARGS are the free-form input) */
 };
 
 /* Upstream capability profile (§1.4): per channel (and later per model). */
 struct ir_profile {
-    enum { IR_CLAUDE_THINKING_NONE, IR_CLAUDE_THINKING_BUDGET, IR_CLAUDE_THINKING_ADAPTIVE } claude_thinking;
+    enum {
+        IR_CLAUDE_THINKING_NONE,
+        IR_CLAUDE_THINKING_BUDGET,
+        IR_CLAUDE_THINKING_ADAPTIVE
+    } claude_thinking;
     bool claude_structured_output_native; /* false: the tool trick */
     bool claude_temp_top_p_exclusive;     /* default true */
     long default_max_tokens;              /* default 4096 */
     long model_max_output;                /* -1 unknown */
     bool openai_max_completion_tokens;    /* true: max_completion_tokens; false: max_tokens */
-    enum { IR_REASONING_FIELD_REASONING_CONTENT, IR_REASONING_FIELD_REASONING,
-           IR_REASONING_FIELD_NONE } chat_reasoning_field;
+    enum {
+        IR_REASONING_FIELD_REASONING_CONTENT,
+        IR_REASONING_FIELD_REASONING,
+        IR_REASONING_FIELD_NONE
+    } chat_reasoning_field;
     bool chat_history_reasoning;
     bool chat_emit_thinking_blocks;
     bool responses_emulate_stop;
-    int tool_name_max;                    /* default 64 */
+    int tool_name_max; /* default 64 */
     bool think_tag_split;
     bool accepts_unsigned_thinking;
     bool repair_same_format;
-    struct slice anthropic_version;       /* the client's, forwarded; empty = 2023-06-01 */
+    struct slice anthropic_version; /* the client's, forwarded; empty = 2023-06-01 */
 };
 
 /* The defaults of §1.4 for a third-party OpenAI-compatible or Claude-compatible upstream. */

@@ -86,10 +86,9 @@ int resp_decode(struct conv *cv, enum api_format f, struct slice body, struct ir
 
 bool resp_json_tool_trick(const struct conv *cv)
 {
-    if (cv->upstream != API_MESSAGES || !cv->req) return false;
-    enum ir_response_format k = cv->req->rf.kind;
-    if (k == IR_RF_JSON_OBJECT) return true; /* no native form for json_object (§3.7) */
-    return k == IR_RF_JSON_SCHEMA && !(cv->profile && cv->profile->claude_structured_output_native);
+    /* conv_encode_request decided it (and sent the synthetic tool); re-deriving it here
+     * from the request and the profile could disagree with what went upstream. */
+    return cv->upstream == API_MESSAGES && cv->json_tool_trick;
 }
 
 static bool client_has_tool(const struct conv *cv, const char *name)
@@ -99,9 +98,8 @@ static bool client_has_tool(const struct conv *cv, const char *name)
     return false;
 }
 
-/* The answer text of a json_tool_call: its input, or input.values when that is the only
- * key (models sometimes wrap the object that way; litellm issue 6741). */
-static struct slice json_tool_text(pool_t *pool, struct slice args)
+/* litellm issue 6741 for the `values` wrapping. */
+struct slice resp_json_tool_text(pool_t *pool, struct slice args)
 {
     json_error_t jerr;
     json_t *v = json_loadb(args.p, args.n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
@@ -114,8 +112,8 @@ static struct slice json_tool_text(pool_t *pool, struct slice args)
 
 void resp_finalize(struct conv *cv, struct ir_response *r)
 {
-    /* Calls of a client's `custom` tool, sent upstream as function tools: unwrap the
-     * {"input":"…"} arguments into the free text the client expects. */
+    /* Tool calls in the client's terms: names shortened upstream restored, a Responses
+     * `custom` tool sent as a function unwrapped (§2.3). */
     for (size_t i = 0; i < r->n_parts; i++)
         if (r->parts[i].kind == IR_PART_TOOL_CALL) (void)conv_tool_call_fixup(cv, &r->parts[i]);
     if (resp_json_tool_trick(cv) && !client_has_tool(cv, RESP_JSON_TOOL_NAME)) {
@@ -134,7 +132,7 @@ void resp_finalize(struct conv *cv, struct ir_response *r)
                 if (p.kind == IR_PART_TOOL_CALL && slice_eq_str(p.call.name, RESP_JSON_TOOL_NAME)) {
                     /* With client tools called as well, the JSON tool is noise: drop it. */
                     if (other_calls) continue;
-                    struct slice text = json_tool_text(cv->pool, p.call.args);
+                    struct slice text = resp_json_tool_text(cv->pool, p.call.args);
                     memset(&p, 0, sizeof p);
                     p.kind = IR_PART_TEXT;
                     p.text = text;

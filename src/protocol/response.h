@@ -39,16 +39,22 @@ int resp_decode_messages(struct conv *cv, json_t *root, struct ir_response *out,
 int resp_decode_responses(struct conv *cv, json_t *root, struct ir_response *out,
                           struct conv_error *err);
 
-/* The response-side rules applied between decoding and encoding: the JSON-mode tool
- * trick is unwrapped (§3.7, when resp_json_tool_trick(cv)), and TOOL_USE without any
- * tool call becomes END_TURN (§4.1, E25). */
+/* The response-side rules applied between decoding and encoding: tool calls are put in
+ * the client's terms (conv_tool_call_fixup: original names, custom tools unwrapped), the
+ * JSON-mode tool trick is unwrapped (§3.7, when resp_json_tool_trick(cv)), and TOOL_USE
+ * without any tool call becomes END_TURN (§4.1, E25). Decoders leave tool names as the
+ * upstream sent them. */
 void resp_finalize(struct conv *cv, struct ir_response *r);
 
 /* True when the request was sent to a Claude upstream with the JSON-mode tool trick
- * (§3.7: response_format json_object/json_schema, upstream B, profile without native
- * structured output), i.e. a `json_tool_call` tool call is the answer's JSON text. */
+ * (§3.7: cv->json_tool_trick, set by conv_encode_request), i.e. a `json_tool_call` tool
+ * call is the answer's JSON text. */
 bool resp_json_tool_trick(const struct conv *cv);
 #define RESP_JSON_TOOL_NAME "json_tool_call"
+/* The answer text of a json_tool_call with arguments `args`: the arguments, or
+ * input.values when that is their only key (models sometimes wrap the object that way).
+ * Pool memory (or `args` itself). */
+struct slice resp_json_tool_text(pool_t *pool, struct slice args);
 
 /* Each appends the client body to `out`. Return 0, or -1 when out of memory (out may
  * then hold a partial body: the caller truncates it). */
@@ -105,8 +111,6 @@ json_t *resp_jstring(struct slice s);
 struct slice resp_prefixed_id(pool_t *pool, const char *prefix, struct slice id);
 /* "call_<24 random base62>" for a tool call the upstream sent without an id. */
 struct slice resp_random_call_id(pool_t *pool);
-/* The client's original name of a tool the upstream called as `upstream_name` (§2.3). */
-struct slice resp_tool_original_name(const struct conv *cv, struct slice upstream_name);
 /* The model to answer with: the client's requested name, else the upstream's. */
 struct slice resp_client_model(const struct conv *cv, const struct ir_response *r);
 /* `created` for A/L and `created_at` for C: the upstream's, else the gateway clock. */

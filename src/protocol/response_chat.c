@@ -103,7 +103,7 @@ static bool add_tool_call(struct conv *cv, struct resp_parts *parts, json_t *cal
     }
     struct ir_part *p = resp_parts_push(parts, IR_PART_TOOL_CALL);
     if (!p) goto oom;
-    p->call.name = resp_tool_original_name(cv, name);
+    p->call.name = name; /* the client's name: resp_finalize */
     p->call.id = resp_jstr(call, "id");
     if (!p->call.id.n) p->call.id = resp_random_call_id(cv->pool);
     json_t *args = json_object_get(fn, "arguments");

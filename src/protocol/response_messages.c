@@ -92,7 +92,7 @@ int resp_decode_messages(struct conv *cv, json_t *root, struct ir_response *out,
             if (!(p = resp_parts_push(&parts, IR_PART_TOOL_CALL))) goto oom;
             p->call.id = resp_jstr(block, "id");
             if (!p->call.id.n) p->call.id = resp_random_call_id(cv->pool);
-            p->call.name = resp_tool_original_name(cv, name);
+            p->call.name = name; /* the client's name: resp_finalize */
             p->call.args =
                 json_is_object(input) ? resp_json_text(cv->pool, input) : SLICE_LIT("{}");
             if (!p->call.id.n || !p->call.args.n) goto oom;

@@ -150,7 +150,7 @@ int resp_decode_responses(struct conv *cv, json_t *root, struct ir_response *out
             }
             if (!(p = resp_parts_push(&parts, IR_PART_TOOL_CALL))) goto oom;
             p->call.custom = custom;
-            p->call.name = resp_tool_original_name(cv, name);
+            p->call.name = name; /* the client's name: resp_finalize */
             p->call.id = resp_jstr(item, "call_id");
             if (!p->call.id.n) p->call.id = resp_jstr(item, "id");
             if (!p->call.id.n) p->call.id = resp_random_call_id(cv->pool);

@@ -157,13 +157,6 @@ struct slice resp_random_call_id(pool_t *pool)
     return s ? slice_from(s) : SLICE_NULL;
 }
 
-struct slice resp_tool_original_name(const struct conv *cv, struct slice upstream_name)
-{
-    for (size_t i = 0; i < cv->n_tool_names; i++)
-        if (slice_eq(cv->tool_names[i].upstream, upstream_name)) return cv->tool_names[i].original;
-    return upstream_name;
-}
-
 struct slice resp_client_model(const struct conv *cv, const struct ir_response *r)
 {
     return cv->client_model.n ? cv->client_model : r->model;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "protocol/errors.h"
+#include "protocol/response.h"
 #include "protocol/stream_internal.h"
 
 /* ---- budgeted buffers ------------------------------------------------------------- */
@@ -75,6 +76,7 @@ void stream_emit_block_release(struct conv *cv, struct emit_block *b)
     stream_acc_free(bg, &b->sig);
     stream_acc_free(bg, &b->parts);
     stream_acc_free(bg, &b->redacted);
+    stream_acc_free(bg, &b->ns);
 }
 
 static void state_cleanup(void *arg)
@@ -83,6 +85,8 @@ static void state_cleanup(void *arg)
     struct conv_stream_state *st = cv->stream;
     if (!st) return;
     stream_parse_free(cv);
+    for (size_t i = 0; i < st->cap_held; i++) buf_free(&st->held[i].args);
+    free(st->held);
     for (size_t i = 0; i < st->e.n_blocks; i++) stream_emit_block_release(cv, &st->e.blocks[i]);
     free(st->e.blocks);
     buf_free(&st->e.output);
@@ -531,12 +535,133 @@ static int start_from(struct conv *cv, const struct ir_event *ev, struct buf *ou
     return emit(cv, ev, out);
 }
 
-/* Maps an upstream tool name back to the client's (§2.3). */
-static struct slice client_tool_name(const struct conv *cv, struct slice upstream_name)
+/* ---- tool blocks in the client's terms -------------------------------------------- */
+
+/* The held-back state of block `key`, NULL when it is not held (or over budget: *fail). */
+static struct stream_held *held_get(struct conv *cv, int key, bool grow, bool *fail)
 {
-    for (size_t i = 0; i < cv->n_tool_names; i++)
-        if (slice_eq(cv->tool_names[i].upstream, upstream_name)) return cv->tool_names[i].original;
-    return upstream_name;
+    struct conv_stream_state *st = cv->stream;
+    if (key < 0) return NULL;
+    if ((size_t)key >= st->cap_held) {
+        if (!grow) return NULL;
+        if (!stream_array_reserve(&st->budget, (void **)&st->held, &st->cap_held, sizeof *st->held,
+                                  (size_t)key)) {
+            *fail = true;
+            return NULL;
+        }
+    }
+    return &st->held[key];
+}
+
+static int emit_simple(struct conv *cv, enum ir_event_kind kind, int key, enum ir_block_kind block,
+                       struct slice text, struct buf *out)
+{
+    struct ir_event ev;
+    stream_event_init(&ev, kind);
+    ev.key = key;
+    ev.block = block;
+    ev.text = text;
+    return emit(cv, &ev, out);
+}
+
+/* The held block `key` is complete: hand it to the emitter in the client's terms. */
+static int held_release(struct conv *cv, int key, struct buf *out)
+{
+    struct conv_stream_state *st = cv->stream;
+    struct stream_held *h = &st->held[key];
+    int rc = 0;
+    if (h->kind == HELD_CUSTOM) {
+        struct ir_part call;
+        memset(&call, 0, sizeof call);
+        call.kind = IR_PART_TOOL_CALL;
+        call.call.name = h->name;
+        call.call.args = buf_slice(&h->args);
+        (void)conv_tool_call_fixup(cv, &call); /* {"input":"…"} → the free text */
+        if (call.call.args.n)
+            rc = emit_simple(cv, IR_EV_TOOL_ARGS, key, IR_BLOCK_TOOL, call.call.args, out);
+        if (rc == 0) rc = emit_simple(cv, IR_EV_BLOCK_STOP, key, IR_BLOCK_TOOL, SLICE_NULL, out);
+    } else if (h->kind == HELD_JSON && !st->client_tool) {
+        /* The answer's JSON, as text (with client tools called too it is noise: dropped,
+         * as the non-stream half does). */
+        struct slice text = resp_json_tool_text(cv->pool, buf_slice(&h->args));
+        st->json_as_text = true;
+        rc = emit_simple(cv, IR_EV_BLOCK_START, key, IR_BLOCK_TEXT, SLICE_NULL, out);
+        if (rc == 0 && text.n)
+            rc = emit_simple(cv, IR_EV_TEXT_DELTA, key, IR_BLOCK_TEXT, text, out);
+        if (rc == 0) rc = emit_simple(cv, IR_EV_BLOCK_STOP, key, IR_BLOCK_TEXT, SLICE_NULL, out);
+    }
+    stream_acc_free(&st->budget, &h->args);
+    h->kind = HELD_NONE;
+    return rc;
+}
+
+static int held_release_all(struct conv *cv, struct buf *out)
+{
+    struct conv_stream_state *st = cv->stream;
+    for (size_t k = 0; k < st->cap_held; k++)
+        if (st->held[k].kind != HELD_NONE && held_release(cv, (int)k, out) != 0) return -1;
+    return 0;
+}
+
+/* The tool rules between parser and emitter (§2.3, §3.7): names shortened upstream are
+ * the client's again; a `custom` tool's call has its arguments held until the block ends
+ * (conv_tool_call_fixup then unwraps them); the JSON trick's tool becomes text. Sets
+ * *done when the event was handled here (emitted or held). */
+static int tool_rules(struct conv *cv, const struct ir_event *ev, struct buf *out, bool *done)
+{
+    struct conv_stream_state *st = cv->stream;
+    bool fail = false;
+    *done = false;
+    switch (ev->kind) {
+    case IR_EV_BLOCK_START: {
+        if (ev->block != IR_BLOCK_TOOL) return 0;
+        struct slice original;
+        const struct ir_tool *t = conv_tool_lookup(cv, ev->tool_name, &original);
+        struct ir_event copy = *ev;
+        copy.tool_name = original;
+        if (!t && resp_json_tool_trick(cv) && slice_eq_str(ev->tool_name, CONV_JSON_TOOL_NAME)) {
+            struct stream_held *h = held_get(cv, ev->key, true, &fail);
+            if (!h) return fail ? -1 : 0;
+            h->kind = HELD_JSON;
+            *done = true;
+            return 0;
+        }
+        st->client_tool = true;
+        if (t && t->custom && cv->upstream != API_RESPONSES) {
+            struct stream_held *h = held_get(cv, ev->key, true, &fail);
+            if (!h) return fail ? -1 : 0;
+            h->kind = HELD_CUSTOM;
+            h->name = t->name;
+            copy.tool_custom = true;
+        }
+        *done = true;
+        return emit(cv, &copy, out);
+    }
+    case IR_EV_TOOL_ARGS: {
+        struct stream_held *h = held_get(cv, ev->key, false, &fail);
+        if (!h || h->kind == HELD_NONE) return 0;
+        *done = true;
+        return stream_acc_append(&st->budget, &h->args, ev->text) ? 0 : -1;
+    }
+    case IR_EV_BLOCK_STOP: {
+        struct stream_held *h = held_get(cv, ev->key, false, &fail);
+        if (!h || h->kind == HELD_NONE) return 0;
+        *done = true;
+        return held_release(cv, ev->key, out);
+    }
+    case IR_EV_FINISH: {
+        if (held_release_all(cv, out) != 0) return -1;
+        if (ev->finish != IR_FIN_TOOL_USE || st->client_tool || !st->json_as_text) return 0;
+        struct ir_event copy = *ev; /* only the JSON tool was called: the turn just ended */
+        copy.finish = IR_FIN_END_TURN;
+        *done = true;
+        return emit(cv, &copy, out);
+    }
+    case IR_EV_END:
+        return held_release_all(cv, out);
+    default:
+        return 0;
+    }
 }
 
 int stream_dispatch(struct conv *cv, const struct ir_event *ev, struct buf *out)
@@ -566,9 +691,9 @@ int stream_dispatch(struct conv *cv, const struct ir_event *ev, struct buf *out)
         if (rc == 0) {
             struct ir_event copy = *ev;
             if (ev->kind == IR_EV_USAGE) usage_merge(&cv->usage, &ev->usage);
-            if (ev->kind == IR_EV_BLOCK_START && ev->block == IR_BLOCK_TOOL)
-                copy.tool_name = client_tool_name(cv, ev->tool_name);
-            rc = emit(cv, &copy, out);
+            bool done = false;
+            rc = tool_rules(cv, ev, out, &done);
+            if (rc == 0 && !done) rc = emit(cv, &copy, out);
         }
     }
     if (out->n > before && ev->kind != IR_EV_ERROR) st->any_output = true;

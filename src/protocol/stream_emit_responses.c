@@ -5,9 +5,7 @@
  * Blocks become output items with output_index 0, 1, 2… in the order they reach the
  * client: text → a message item (opened at its first delta; a refusal is its own content
  * part), thinking → a reasoning item with one summary part, tool → a function_call item
- * (`id` "fc_" + the call id sanitised, `call_id` the tool id; a custom_tool_call when the
- * client declared the tool `custom`, its arguments buffered and {"input":"…"} unwrapped at
- * the end; `namespace` repeated when the tool came inside one). The `*.done` events repeat
+ * (`id` "fc_" + the call id sanitised, `call_id` the tool id). The `*.done` events repeat
  * the full text or arguments, so the emitter accumulates the open item's text (bounded by
  * the stream budget) and keeps the JSON of every finished item for the final response
  * object (Codex reads items from response.output_item.done and needs response.completed).
@@ -16,7 +14,6 @@
  * every open item at once; response.completed (or .incomplete) waits for the usage. An
  * error sends `error` then `response.failed`. There is no [DONE]. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "protocol/stream_internal.h"
 
@@ -260,25 +257,12 @@ static int text_delta(struct conv *cv, const struct ir_event *ev, bool refusal, 
 
 /* ---- reasoning and tool items ----------------------------------------------------- */
 
-/* The fields of a tool call item after its id, closing the object: a function_call with
- * `arguments`, or a custom_tool_call with `input`; `namespace` when the tool had one. */
-static void tool_item_fields(struct sw *w, struct emit_block *b, const char *status,
-                             struct slice args)
+/* `,"namespace":…` on the call items of a tool the client declared inside a namespace. */
+static void tool_namespace(struct sw *w, const struct emit_block *b)
 {
-    sw_raw(w, b->custom ? ",\"type\":\"custom_tool_call\"" : ",\"type\":\"function_call\"");
-    sw_raw(w, ",\"status\":\"");
-    sw_raw(w, status);
-    sw_raw(w, "\",\"call_id\":");
-    sw_str(w, buf_slice(&b->call_id));
-    sw_raw(w, ",\"name\":");
-    sw_str(w, buf_slice(&b->name));
-    if (b->ns.n) {
-        sw_raw(w, ",\"namespace\":");
-        sw_str(w, b->ns);
-    }
-    sw_raw(w, b->custom ? ",\"input\":" : ",\"arguments\":");
-    sw_str(w, args);
-    sw_raw(w, "}");
+    if (!b->ns.n) return;
+    sw_raw(w, ",\"namespace\":");
+    sw_str(w, buf_slice(&b->ns));
 }
 
 static int item_added(struct conv *cv, struct emit_block *b, const char *prefix, struct buf *out)
@@ -294,7 +278,14 @@ static int item_added(struct conv *cv, struct emit_block *b, const char *prefix,
     sw_raw(&w, ",\"item\":{\"id\":");
     if (b->kind == IR_BLOCK_TOOL) {
         sw_str(&w, buf_slice(&b->id));
-        tool_item_fields(&w, b, "in_progress", SLICE_LIT(""));
+        sw_raw(&w, b->custom
+                       ? ",\"type\":\"custom_tool_call\",\"status\":\"in_progress\",\"call_id\":"
+                       : ",\"type\":\"function_call\",\"status\":\"in_progress\",\"call_id\":");
+        sw_str(&w, buf_slice(&b->call_id));
+        sw_raw(&w, ",\"name\":");
+        sw_str(&w, buf_slice(&b->name));
+        tool_namespace(&w, b);
+        sw_raw(&w, b->custom ? ",\"input\":\"\"}" : ",\"arguments\":\"\"}");
     } else {
         if (!make_item_id(cv, b, prefix)) return -1;
         sw_str(&w, buf_slice(&b->id));
@@ -364,25 +355,11 @@ static int finish_reasoning(struct conv *cv, struct emit_block *b, struct buf *o
     return rc;
 }
 
-/* A custom tool's call: the buffered arguments {"input":"…"} become the free text (anything
- * else is passed on as it came), sent as one input delta and its done event. */
+/* A custom tool's call (a Responses client's free-form tool, §2.3): `input` text. */
 static int finish_custom_tool(struct conv *cv, struct emit_block *b, struct buf *out)
 {
-    struct ir_part call;
-    memset(&call, 0, sizeof call);
-    call.kind = IR_PART_TOOL_CALL;
-    call.call.name = buf_slice(&b->name);
-    call.call.args = buf_slice(&b->acc);
-    (void)conv_tool_call_fixup(cv, &call);
-    struct slice input = call.call.args;
+    struct slice input = buf_slice(&b->acc);
     struct sw w;
-    if (input.n) {
-        event_begin(cv, &w, out, "response.custom_tool_call_input.delta");
-        item_ref(&w, b);
-        sw_raw(&w, ",\"delta\":");
-        sw_str(&w, input);
-        if (event_end(cv, &w) != 0) return -1;
-    }
     event_begin(cv, &w, out, "response.custom_tool_call_input.done");
     item_ref(&w, b);
     sw_raw(&w, ",\"input\":");
@@ -392,7 +369,14 @@ static int finish_custom_tool(struct conv *cv, struct emit_block *b, struct buf 
     sw_begin(&w, &item);
     sw_raw(&w, "{\"id\":");
     sw_str(&w, buf_slice(&b->id));
-    tool_item_fields(&w, b, "completed", input);
+    sw_raw(&w, ",\"type\":\"custom_tool_call\",\"status\":\"completed\",\"call_id\":");
+    sw_str(&w, buf_slice(&b->call_id));
+    sw_raw(&w, ",\"name\":");
+    sw_str(&w, buf_slice(&b->name));
+    tool_namespace(&w, b);
+    sw_raw(&w, ",\"input\":");
+    sw_str(&w, input);
+    sw_raw(&w, "}");
     int rc = w.fail ? -1 : item_done(cv, b, &item, out);
     buf_free(&item);
     return rc;
@@ -414,7 +398,14 @@ static int finish_tool(struct conv *cv, struct emit_block *b, struct buf *out)
     sw_begin(&w, &item);
     sw_raw(&w, "{\"id\":");
     sw_str(&w, buf_slice(&b->id));
-    tool_item_fields(&w, b, "completed", args);
+    sw_raw(&w, ",\"type\":\"function_call\",\"status\":\"completed\",\"call_id\":");
+    sw_str(&w, buf_slice(&b->call_id));
+    sw_raw(&w, ",\"name\":");
+    sw_str(&w, buf_slice(&b->name));
+    tool_namespace(&w, b);
+    sw_raw(&w, ",\"arguments\":");
+    sw_str(&w, args);
+    sw_raw(&w, "}");
     int rc = w.fail ? -1 : item_done(cv, b, &item, out);
     buf_free(&item);
     return rc;
@@ -447,7 +438,9 @@ static int block_start(struct conv *cv, const struct ir_event *ev, struct buf *o
     case IR_BLOCK_THINKING:
         return item_added(cv, b, "rs_", out);
     case IR_BLOCK_TOOL: {
-        if (!stream_acc_append(bg, &b->id, SLICE_LIT("fc_"))) return -1;
+        b->custom = ev->tool_custom;
+        if (!stream_acc_append(bg, &b->id, b->custom ? SLICE_LIT("ctc_") : SLICE_LIT("fc_")))
+            return -1;
         for (size_t i = 0; i < ev->tool_id.n; i++) {
             char c = ev->tool_id.p[i];
             bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -458,13 +451,9 @@ static int block_start(struct conv *cv, const struct ir_event *ev, struct buf *o
         if (!stream_acc_append(bg, &b->call_id, ev->tool_id) ||
             !stream_acc_append(bg, &b->name, ev->tool_name))
             return -1;
-        /* The name is already the client's (stream_dispatch); its declaration says whether
-         * the call is a custom one and in which namespace. */
-        const struct ir_tool *t = conv_tool_lookup(cv, ev->tool_name, NULL);
-        if (t) {
-            b->custom = t->custom;
-            b->ns = t->ns;
-        }
+        struct slice original;
+        const struct ir_tool *t = conv_tool_lookup(cv, ev->tool_name, &original);
+        if (t && t->ns.n && !stream_acc_append(bg, &b->ns, t->ns)) return -1;
         return item_added(cv, b, "fc_", out);
     }
     case IR_BLOCK_REDACTED: {
@@ -502,9 +491,10 @@ static int tool_args(struct conv *cv, const struct ir_event *ev, struct buf *out
         cv->stream->e.pending_finish)
         return 0;
     if (!stream_acc_append(&cv->stream->budget, &b->acc, ev->text)) return -1;
-    if (b->custom) return 0; /* the free text is known only once the arguments are whole */
     struct sw w;
-    event_begin(cv, &w, out, "response.function_call_arguments.delta");
+    event_begin(cv, &w, out,
+                b->custom ? "response.custom_tool_call_input.delta"
+                          : "response.function_call_arguments.delta");
     item_ref(&w, b);
     sw_raw(&w, ",\"delta\":");
     sw_str(&w, ev->text);

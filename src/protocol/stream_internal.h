@@ -93,6 +93,18 @@ struct parse_responses {
     bool saw_tool, saw_finish;
 };
 
+/* ---- tool blocks held back by stream_dispatch ------------------------------------- */
+
+/* A tool block that only makes sense to the client once complete: a Responses `custom`
+ * tool sent upstream as a function (its {"input":…} arguments are unwrapped at the end,
+ * conv_tool_call_fixup), or the synthetic tool of the JSON-mode trick (§3.7; it becomes
+ * a text block). Indexed by block key. */
+struct stream_held {
+    enum { HELD_NONE, HELD_CUSTOM, HELD_JSON } kind;
+    struct slice name; /* HELD_CUSTOM: the client's tool name (request memory) */
+    struct buf args;   /* the argument fragments so far */
+};
+
 /* ---- emitter states --------------------------------------------------------------- */
 
 /* One client-side block, indexed by the parser's key. */
@@ -112,8 +124,8 @@ struct emit_block {
     struct buf sig;           /* pending signature (B) or wrapped signature (C) */
     struct buf parts;         /* C message item: JSON of the finished content parts */
     struct buf redacted;      /* REDACTED: data */
-    bool custom;              /* C: a call of the client's `custom` tool (custom_tool_call) */
-    struct slice ns;          /* C: the client's `namespace` of the called tool, or empty */
+    bool custom;              /* C tool: a custom_tool_call item (input, not arguments) */
+    struct buf ns;            /* C tool: the client's namespace of the tool (Codex), or empty */
 };
 
 struct stream_emit {
@@ -143,6 +155,10 @@ struct conv_stream_state {
     bool gateway_error;        /* the ERROR being dispatched comes from conv_stream_error */
     struct conv_error failure; /* why the stream failed (CONV_STREAM_FAILED) */
     char err_str[2][64];       /* NUL-terminated error type/code for errors.h writers */
+    struct stream_held *held;  /* by block key (malloc, budget) */
+    size_t cap_held;
+    bool client_tool;  /* a tool block of the client's (not the JSON trick's) started */
+    bool json_as_text; /* a JSON-trick block was turned into text */
     union {
         struct parse_chat chat;
         struct parse_messages messages;

@@ -346,6 +346,69 @@ static void test_tool_names_restored(void **state)
     rt_free(&t);
 }
 
+/* A Responses client's `custom` tool went to a Chat or Claude upstream as a function with
+ * one string parameter `input`: the call comes back as a custom_tool_call carrying the
+ * free text, under the client's name even when that was shortened upstream. */
+static void test_custom_tool_unwrapped(void **state)
+{
+    static const char *const long_name =
+        "apply_patch_with_a_name_that_is_far_too_long_for_an_openai_upstream_x"; /* 70 */
+    static struct conv_tool_name map[] = {{SLICE_LIT(""), SLICE_LIT("apply_patch_short_1a2b3c4d")}};
+    map[0].original = slice_from(long_name);
+    struct ir_tool tools[2] = {{.name = SLICE_LIT("apply_patch"), .custom = true},
+                               {.name = SLICE_LIT(""), .custom = true}};
+    tools[1].name = slice_from(long_name);
+    const char *a_body =
+        "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+        "\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"apply_patch\",\"arguments\":\"{\\\"input\\\":\\\"*** Begin "
+        "Patch\\\\n\\\"}\"}},"
+        "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":"
+        "\"apply_patch_short_1a2b3c4d\",\"arguments\":\"{\\\"input\\\":\\\"x\\\"}\"}}]},"
+        "\"finish_reason\":\"tool_calls\"}]}";
+    const char *b_body = "{\"id\":\"m\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":"
+                         "\"apply_patch\",\"input\":{\"input\":\"*** Begin Patch\\n\"}}],"
+                         "\"stop_reason\":\"tool_use\"}";
+    for (int up = API_CHAT; up <= API_MESSAGES; up++) {
+        struct rt t;
+        rt_init(&t, API_RESPONSES, (enum api_format)up, "m");
+        t.req.tools = tools;
+        t.req.n_tools = 2;
+        t.cv.tool_names = map;
+        t.cv.n_tool_names = 1;
+        json_t *o = rt_convert(&t, up == API_CHAT ? a_body : b_body);
+        json_t *out = json_object_get(o, "output");
+        assert_int_equal(json_array_size(out), up == API_CHAT ? 2 : 1);
+        json_t *c = json_array_get(out, 0);
+        assert_string_equal(json_string_value(json_object_get(c, "type")), "custom_tool_call");
+        assert_string_equal(json_string_value(json_object_get(c, "name")), "apply_patch");
+        assert_string_equal(json_string_value(json_object_get(c, "input")), "*** Begin Patch\n");
+        assert_null(json_object_get(c, "arguments"));
+        if (up == API_CHAT) {
+            c = json_array_get(out, 1);
+            assert_string_equal(json_string_value(json_object_get(c, "type")), "custom_tool_call");
+            assert_string_equal(json_string_value(json_object_get(c, "name")), long_name);
+            assert_string_equal(json_string_value(json_object_get(c, "input")), "x");
+        }
+        json_decref(o);
+        rt_free(&t);
+    }
+
+    /* arguments that are not {"input": "…"}: passed on as the upstream sent them */
+    const char *odd = "{\"id\":\"m\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":"
+                      "\"apply_patch\",\"input\":{\"patch\":1}}],\"stop_reason\":\"tool_use\"}";
+    struct rt t;
+    rt_init(&t, API_RESPONSES, API_MESSAGES, "m");
+    t.req.tools = tools;
+    t.req.n_tools = 1;
+    json_t *o = rt_convert(&t, odd);
+    json_t *c = json_array_get(json_object_get(o, "output"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "type")), "function_call");
+    assert_string_equal(json_string_value(json_object_get(c, "arguments")), "{\"patch\":1}");
+    json_decref(o);
+    rt_free(&t);
+}
+
 /* Arguments from an OpenAI upstream become Claude's `input` object (§2.4). */
 static void check_input(const char *args_json_string, const char *want_input)
 {
@@ -523,6 +586,7 @@ static void test_json_tool_trick_variants(void **state)
     struct rt t;
     rt_init(&t, API_CHAT, API_MESSAGES, "m");
     t.req.rf.kind = IR_RF_JSON_OBJECT;
+    t.cv.json_tool_trick = true; /* what conv_encode_request decided */
     json_t *o = rt_convert(&t, values);
     json_t *c = json_array_get(json_object_get(o, "choices"), 0);
     assert_string_equal(
@@ -537,6 +601,7 @@ static void test_json_tool_trick_variants(void **state)
                        "\"t2\",\"name\":\"lookup\",\"input\":{}}],\"stop_reason\":\"tool_use\"}";
     rt_init(&t, API_RESPONSES, API_MESSAGES, "m");
     t.req.rf.kind = IR_RF_JSON_SCHEMA;
+    t.cv.json_tool_trick = true;
     o = rt_convert(&t, both);
     json_t *out = json_object_get(o, "output");
     assert_int_equal(json_array_size(out), 1);
@@ -547,6 +612,16 @@ static void test_json_tool_trick_variants(void **state)
 
     /* no JSON mode asked: a tool named json_tool_call is an ordinary tool */
     rt_init(&t, API_CHAT, API_MESSAGES, "m");
+    o = rt_convert(&t, values);
+    c = json_array_get(json_object_get(o, "choices"), 0);
+    assert_string_equal(json_string_value(json_object_get(c, "finish_reason")), "tool_calls");
+    json_decref(o);
+    rt_free(&t);
+
+    /* the request asks for JSON but the encoder did not use the trick (e.g. native
+     * structured output): the flag the encoder set decides, not the request */
+    rt_init(&t, API_CHAT, API_MESSAGES, "m");
+    t.req.rf.kind = IR_RF_JSON_OBJECT;
     o = rt_convert(&t, values);
     c = json_array_get(json_object_get(o, "choices"), 0);
     assert_string_equal(json_string_value(json_object_get(c, "finish_reason")), "tool_calls");
@@ -719,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_parallel_tools_every_pair),
         cmocka_unit_test(test_thinking_every_pair),
         cmocka_unit_test(test_tool_names_restored),
+        cmocka_unit_test(test_custom_tool_unwrapped),
         cmocka_unit_test(test_arguments_to_claude_input),
         cmocka_unit_test(test_numbers_keep_their_text),
         cmocka_unit_test(test_redacted_thinking),

@@ -123,10 +123,12 @@ static void test_tv17_json_tool_trick(void **state)
     rt_init(&t, API_CHAT, API_MESSAGES, "claude-sonnet-4-5");
     t.req.rf.kind = IR_RF_JSON_SCHEMA;
     t.req.rf.name = SLICE_LIT("person");
+    t.cv.json_tool_trick = true; /* what conv_encode_request decided */
     run_vector(&t, "TV17_json_tool_trick", "resp_upstream_B.json", "resp_expected_A.json");
     rt_free(&t);
 
-    /* With native structured output there was no trick: the tool call stays a tool call. */
+    /* With native structured output there was no trick (json_tool_trick stays false): the
+     * tool call stays a tool call. */
     rt_init(&t, API_CHAT, API_MESSAGES, "claude-sonnet-4-5");
     t.req.rf.kind = IR_RF_JSON_SCHEMA;
     t.profile.claude_structured_output_native = true;

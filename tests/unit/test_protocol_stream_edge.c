@@ -509,6 +509,190 @@ static void test_tool_name_mapped_back(void **state)
     }
 }
 
+/* A Responses client's `custom` tool (Codex apply_patch) went upstream as a function with
+ * one string parameter: its argument fragments are held until the block ends, and the
+ * client gets a custom_tool_call with the free text (§2.3), under its own name. */
+static void test_custom_tool_unwrapped(void **state)
+{
+    (void)state;
+    const char *chat_evs[] = {
+        NULL,
+        CHUNK("{\"role\":\"assistant\",\"content\":\"\"}"),
+        NULL,
+        TOOLDELTA(0, ",\"id\":\"call_P\",\"function\":{\"name\":\"apply_patch\","
+                     "\"arguments\":\"\"}"),
+        NULL,
+        TOOLDELTA(0, ",\"function\":{\"arguments\":\"{\\\"inp\"}"),
+        NULL,
+        TOOLDELTA(0, ",\"function\":{\"arguments\":\"ut\\\":\\\"*** Begin\"}"),
+        NULL,
+        TOOLDELTA(0, ",\"function\":{\"arguments\":\" Patch\\\\n\\\"}\"}"),
+        NULL,
+        CHUNK("{},\"finish_reason\":\"tool_calls\""),
+        NULL,
+        "[DONE]",
+    };
+    const char *msg_evs[] = {
+        "message_start",
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":"
+        "\"u\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}",
+        "content_block_start",
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":"
+        "{\"type\":\"tool_use\",\"id\":\"toolu_P\",\"name\":"
+        "\"apply_patch\",\"input\":{}}}",
+        "content_block_delta",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+        "\"input_json_delta\",\"partial_json\":\"{\\\"input\\\":\\\"***\"}}",
+        "content_block_delta",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+        "\"input_json_delta\",\"partial_json\":\" Begin Patch\\\\n\\\"}\"}}",
+        "content_block_stop",
+        "{\"type\":\"content_block_stop\",\"index\":0}",
+        "message_delta",
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+        "\"usage\":{\"output_tokens\":9}}",
+        "message_stop",
+        "{\"type\":\"message_stop\"}",
+    };
+    struct ir_tool tool = {.name = SLICE_LIT("apply_patch"), .custom = true};
+    for (int up = API_CHAT; up <= API_MESSAGES; up++) {
+        const char *const *evs = up == API_CHAT ? chat_evs : msg_evs;
+        size_t n = up == API_CHAT ? 7 : 7;
+        struct run r;
+        memset(&r, 0, sizeof r);
+        r.req.stream = true;
+        r.req.tools = &tool;
+        r.req.n_tools = 1;
+        r.pool = pool_create();
+        r.cv = test_conv(r.pool, API_RESPONSES, (enum api_format)up, &r.req, "m");
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(
+                conv_stream_event(r.cv, slice_from(evs[2 * i]), slice_from(evs[2 * i + 1]), &r.out),
+                0);
+        assert_int_equal(conv_stream_end(r.cv, &r.out), 0);
+        buf_nul(&r.out);
+        sse_list_parse(r.out.p, r.out.n, &r.got);
+        int deltas = 0, done = 0;
+        for (size_t i = 0; i < r.got.n; i++) {
+            const char *name = r.got.v[i].name;
+            assert_null(strstr(name, "function_call_arguments"));
+            if (strcmp(name, "response.custom_tool_call_input.delta") == 0) {
+                deltas++;
+                assert_non_null(strstr(r.got.v[i].data, "\"delta\":\"*** Begin Patch\\n\""));
+            }
+            if (strcmp(name, "response.custom_tool_call_input.done") == 0) {
+                done++;
+                assert_non_null(strstr(r.got.v[i].data, "\"input\":\"*** Begin Patch\\n\""));
+            }
+        }
+        assert_int_equal(deltas, 1);
+        assert_int_equal(done, 1);
+        assert_true(out_has(&r, "\"type\":\"custom_tool_call\",\"status\":\"in_progress\""));
+        assert_true(out_has(&r, "\"type\":\"custom_tool_call\",\"status\":\"completed\""));
+        assert_false(out_has(&r, "\\\"input\\\"")); /* the wrapper is gone */
+        assert_true(out_has(&r, "\"id\":\"ctc_"));
+        assert_true(out_has(&r, "\"name\":\"apply_patch\""));
+        const char *last = r.got.v[r.got.n - 1].name;
+        assert_string_equal(last, "response.completed");
+        run_free(&r);
+    }
+}
+
+/* The JSON-mode tool trick (§3.7): the synthetic tool's arguments reach a streaming client
+ * as text and the turn ends with "stop"; with a client tool called as well the JSON tool
+ * is dropped. */
+static void test_json_tool_trick_in_stream(void **state)
+{
+    (void)state;
+#define JT_START(i, name)                                                                          \
+    "{\"type\":\"content_block_start\",\"index\":" #i ",\"content_block\":{\"type\":\"tool_use\"," \
+    "\"id\":\"toolu_" #i "\",\"name\":\"" name "\",\"input\":{}}}"
+#define JT_ARGS(i, frag)                                                                           \
+    "{\"type\":\"content_block_delta\",\"index\":" #i ",\"delta\":{\"type\":\"input_json_delta\"," \
+    "\"partial_json\":\"" frag "\"}}"
+#define JT_STOP(i) "{\"type\":\"content_block_stop\",\"index\":" #i "}"
+    const char *evs[] = {
+        "message_start",
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"u\","
+        "\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}",
+        "content_block_start",
+        JT_START(0, "json_tool_call"),
+        "content_block_delta",
+        JT_ARGS(0, "{\\\"values\\\":{\\\"a\\\""),
+        "content_block_delta",
+        JT_ARGS(0, ":1}}"),
+        "content_block_stop",
+        JT_STOP(0),
+        "message_delta",
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+        "\"usage\":{\"output_tokens\":9}}",
+        "message_stop",
+        "{\"type\":\"message_stop\"}",
+    };
+    struct run r;
+    memset(&r, 0, sizeof r);
+    r.req.stream = true;
+    r.pool = pool_create();
+    r.cv = test_conv(r.pool, API_CHAT, API_MESSAGES, &r.req, "m");
+    r.cv->json_tool_trick = true;
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(
+            conv_stream_event(r.cv, slice_from(evs[2 * i]), slice_from(evs[2 * i + 1]), &r.out), 0);
+    buf_nul(&r.out);
+    assert_true(out_has(&r, "\"content\":\"{\\\"a\\\":1}\""));
+    assert_true(out_has(&r, "\"finish_reason\":\"stop\""));
+    assert_false(out_has(&r, "tool_calls"));
+    assert_false(out_has(&r, "json_tool_call"));
+    run_free(&r);
+
+    /* the same stream without the trick in effect: an ordinary tool call */
+    memset(&r, 0, sizeof r);
+    r.req.stream = true;
+    r.pool = pool_create();
+    r.cv = test_conv(r.pool, API_CHAT, API_MESSAGES, &r.req, "m");
+    for (size_t i = 0; i < 7; i++)
+        assert_int_equal(
+            conv_stream_event(r.cv, slice_from(evs[2 * i]), slice_from(evs[2 * i + 1]), &r.out), 0);
+    buf_nul(&r.out);
+    assert_true(out_has(&r, "json_tool_call"));
+    assert_true(out_has(&r, "\"finish_reason\":\"tool_calls\""));
+    run_free(&r);
+
+    /* a client tool called first, then the JSON tool: the JSON tool is dropped */
+    const char *both[] = {
+        "message_start",       evs[1],
+        "content_block_start", JT_START(0, "lookup"),
+        "content_block_delta", JT_ARGS(0, "{}"),
+        "content_block_stop",  JT_STOP(0),
+        "content_block_start", JT_START(1, "json_tool_call"),
+        "content_block_delta", JT_ARGS(1, "{\\\"a\\\":1}"),
+        "content_block_stop",  JT_STOP(1),
+        "message_delta",       evs[11],
+        "message_stop",        evs[13],
+    };
+    struct ir_tool lookup = {.name = SLICE_LIT("lookup")};
+    memset(&r, 0, sizeof r);
+    r.req.stream = true;
+    r.req.tools = &lookup;
+    r.req.n_tools = 1;
+    r.pool = pool_create();
+    r.cv = test_conv(r.pool, API_RESPONSES, API_MESSAGES, &r.req, "m");
+    r.cv->json_tool_trick = true;
+    for (size_t i = 0; i < 9; i++)
+        assert_int_equal(
+            conv_stream_event(r.cv, slice_from(both[2 * i]), slice_from(both[2 * i + 1]), &r.out),
+            0);
+    buf_nul(&r.out);
+    assert_true(out_has(&r, "\"name\":\"lookup\""));
+    assert_false(out_has(&r, "json_tool_call"));
+    assert_false(out_has(&r, "output_text"));
+    assert_true(out_has(&r, "response.completed"));
+    run_free(&r);
+#undef JT_START
+#undef JT_ARGS
+#undef JT_STOP
+}
+
 /* ---- Responses upstream ------------------------------------------------------------ */
 
 static void test_responses_args_only_in_done_and_incomplete(void **state)
@@ -716,6 +900,8 @@ int main(void)
         cmocka_unit_test(test_messages_redacted_stop_sequence_no_names),
         cmocka_unit_test(test_messages_ping_only_is_an_error),
         cmocka_unit_test(test_tool_name_mapped_back),
+        cmocka_unit_test(test_custom_tool_unwrapped),
+        cmocka_unit_test(test_json_tool_trick_in_stream),
         cmocka_unit_test(test_responses_args_only_in_done_and_incomplete),
         cmocka_unit_test(test_several_objects_in_one_data),
         cmocka_unit_test(test_names_from_type),

@@ -378,10 +378,14 @@ export async function routableModels(mr) {
 /**
  * Registers a relay with metarelay: a site, an account with the relay's key, a models
  * check; then waits until every model (and the relay's probe model) is routable.
- * Returns {siteId, accountId, check}.
+ * `opts.platform` (default 'openai') and `opts.formats` (e.g. ['messages']; default: the
+ * platform's) describe the site. Returns {siteId, accountId, check}.
  */
-export async function addRelay(mr, fr, models = fr.models) {
-  const site = await mr.admin('POST', '/api/sites', { name: unique(fr.name), url: fr.url, platform: 'openai' });
+export async function addRelay(mr, fr, models = fr.models, opts = {}) {
+  const { platform = 'openai', formats } = opts;
+  const siteBody = { name: unique(fr.name), url: fr.url, platform };
+  if (formats !== undefined) siteBody.formats = formats;
+  const site = await mr.admin('POST', '/api/sites', siteBody);
   if (site.status !== 200 && site.status !== 201) throw new Error(`POST /api/sites → ${site.status} ${site.text}`);
   const siteId = idOf(site.body);
   const acct = await mr.admin('POST', '/api/accounts', { siteId, apiToken: fr.key });
