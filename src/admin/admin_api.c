@@ -265,6 +265,10 @@ void admin_api_handle(const struct admin_ctx *ctx, const struct admin_request *r
             if (allow(req, "POST", resp)) admin_accounts_verify_token(ctx, req, resp);
             return;
         }
+        if (n == 3 && id && slice_eq_str(seg[2], "balance-history")) {
+            if (allow(req, "GET", resp)) admin_account_balance_history(ctx, req, id, resp);
+            return;
+        }
         if (n == 3 && id && slice_eq_str(seg[2], "balance")) {
             if (allow(req, "POST", resp)) admin_account_balance(ctx, id, resp);
             return;

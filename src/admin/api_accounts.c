@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin/admin_internal.h"
 #include "base/secrets.h"
@@ -19,6 +20,30 @@
 
 #define TOKEN_MAX_LEN    4096
 #define USERNAME_MAX_LEN 200
+
+/* The start of today in TZ, as the UTC ISO-8601 text the store compares with. */
+static void local_day_start_iso(char out[32])
+{
+    int64_t now = (int64_t)time(NULL);
+    const tz_t *tz = control_tz();
+    int64_t off = tz ? tz_offset_at(tz, now, NULL) : 0;
+    int64_t local = now + off;
+    int64_t start = local - ((local % 86400) + 86400) % 86400 - off;
+    time_t t = (time_t)start;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+}
+
+/* `todaySpend`: money spent since the start of today (TZ), from the balance history. */
+static void add_today_spend(db_t *db, json_t *j, int64_t id)
+{
+    char since[32];
+    local_day_start_iso(since);
+    double spend = 0;
+    if (accounts_spend_since(db, id, since, &spend) == STORE_OK)
+        json_object_set_new(j, "todaySpend", json_real(spend));
+}
 
 static json_t *account_json(const struct account *a)
 {
@@ -243,7 +268,11 @@ static void list_accounts(const struct admin_ctx *ctx, const struct admin_reques
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(arr, account_json(&list[i]));
+    for (size_t i = 0; i < n; i++) {
+        json_t *j = account_json(&list[i]);
+        if (j) add_today_spend(ctx->db, j, list[i].id);
+        json_array_append_new(arr, j);
+    }
     accounts_free(list, n);
     admin_reply(resp, 200, arr);
 }
@@ -264,7 +293,9 @@ void admin_accounts(const struct admin_ctx *ctx, const struct admin_request *req
             admin_fail_store(resp, st, "account");
             return;
         }
-        admin_reply(resp, 200, account_json(&a));
+        json_t *j = account_json(&a);
+        if (j) add_today_spend(db, j, a.id);
+        admin_reply(resp, 200, j);
         account_clear(&a);
         return;
     }
@@ -584,4 +615,47 @@ void admin_account_rebind(const struct admin_ctx *ctx, const struct admin_reques
     reply_account(ctx, id, json_pack("{s:s}", "message", r.message), resp);
 out:
     json_decref(body);
+}
+
+void admin_account_balance_history(const struct admin_ctx *ctx, const struct admin_request *req,
+                                   int64_t id, struct admin_response *resp)
+{
+    struct account a;
+    enum store_status st = accounts_get(ctx->db, id, &a);
+    if (st != STORE_OK) {
+        admin_fail_store(resp, st, "account");
+        return;
+    }
+    account_clear(&a);
+    long limit = 100;
+    char buf[24];
+    int q = admin_query_get(req->query, "limit", buf, sizeof buf);
+    if (q != 0) {
+        char *end = NULL;
+        limit = q == 1 ? strtol(buf, &end, 10) : -1;
+        if (!end || *end) limit = -1;
+    }
+    if (limit < 1 || limit > 5000) {
+        admin_fail(resp, 400, "limit must be between 1 and 5000");
+        return;
+    }
+    struct balance_point *pts;
+    size_t n;
+    st = accounts_balance_history(ctx->db, id, (size_t)limit, &pts, &n);
+    if (st != STORE_OK) {
+        admin_fail_store(resp, st, "balance history");
+        return;
+    }
+    json_t *items = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(items, json_pack("{s:f, s:o, s:s}", "balance", pts[i].balance,
+                                               "used", pts[i].used < 0 ? json_null()
+                                                                       : json_real(pts[i].used),
+                                               "recordedAt", pts[i].recorded_at));
+    free(pts);
+    char since[32];
+    local_day_start_iso(since);
+    double spend = 0;
+    accounts_spend_since(ctx->db, id, since, &spend);
+    admin_reply(resp, 200, json_pack("{s:o, s:f}", "items", items, "todaySpend", spend));
 }

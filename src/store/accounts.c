@@ -410,3 +410,92 @@ enum store_status accounts_set_status(db_t *db, int64_t id, const char *status, 
     f.set_status_reason = true;
     return accounts_update(db, id, &f, NULL);
 }
+
+/* ---- spend and balance history (balance_history, checkin_logs) ---- */
+
+/* One snapshot: the last before `since` (baseline) or the newest overall. */
+static bool balance_row(db_t *db, const char *sql, int64_t id, const char *since, double *bal,
+                        double *used, bool *has_used)
+{
+    sqlite3_stmt *st = db_prepare(db->h, sql);
+    if (!st) return false;
+    sqlite3_bind_int64(st, 1, id);
+    if (since) db_bind_str(st, 2, since);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        *bal = sqlite3_column_double(st, 0);
+        *has_used = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        *used = *has_used ? sqlite3_column_double(st, 1) : 0;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+enum store_status accounts_spend_since(db_t *db, int64_t id, const char *since_iso, double *out)
+{
+    *out = 0;
+    if (db_begin_read(db->h) != 0) return STORE_ERROR;
+    double b0 = 0, u0 = 0, b1 = 0, u1 = 0;
+    bool hu0 = false, hu1 = false;
+    /* baseline: the last snapshot before the period, else its first one */
+    bool base = balance_row(db,
+                            "SELECT balance, used FROM balance_history WHERE account_id = ?1 AND "
+                            "recorded_at < ?2 ORDER BY id DESC LIMIT 1",
+                            id, since_iso, &b0, &u0, &hu0) ||
+                balance_row(db,
+                            "SELECT balance, used FROM balance_history WHERE account_id = ?1 AND "
+                            "recorded_at >= ?2 ORDER BY id LIMIT 1",
+                            id, since_iso, &b0, &u0, &hu0);
+    bool now = balance_row(db,
+                           "SELECT balance, used FROM balance_history WHERE account_id = ?1 "
+                           "ORDER BY id DESC LIMIT 1",
+                           id, NULL, &b1, &u1, &hu1);
+    double rewards = 0;
+    sqlite3_stmt *st = db_prepare(db->h, "SELECT coalesce(sum(reward), 0) FROM checkin_logs WHERE "
+                                         "account_id = ? AND status = 'success' AND created_at >= ?");
+    if (st) {
+        sqlite3_bind_int64(st, 1, id);
+        db_bind_str(st, 2, since_iso);
+        if (sqlite3_step(st) == SQLITE_ROW) rewards = sqlite3_column_double(st, 0);
+        sqlite3_finalize(st);
+    }
+    db_commit(db->h);
+    if (base && now) {
+        double spend = hu0 && hu1 ? u1 - u0 : b0 - b1 + rewards;
+        *out = spend > 0 ? spend : 0;
+    }
+    return STORE_OK;
+}
+
+enum store_status accounts_balance_history(db_t *db, int64_t id, size_t limit,
+                                           struct balance_point **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = db_prepare(db->h, "SELECT balance, used, recorded_at FROM balance_history "
+                                         "WHERE account_id = ? ORDER BY id DESC LIMIT ?");
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    struct balance_point *pts = calloc(limit ? limit : 1, sizeof *pts);
+    if (!pts) {
+        sqlite3_finalize(st);
+        return STORE_ERROR;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit) {
+        struct balance_point *p = &pts[(*n)++];
+        p->balance = sqlite3_column_double(st, 0);
+        p->used = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_double(st, 1);
+        const unsigned char *t = sqlite3_column_text(st, 2);
+        snprintf(p->recorded_at, sizeof p->recorded_at, "%s", t ? (const char *)t : "");
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        free(pts);
+        *n = 0;
+        return STORE_ERROR;
+    }
+    *out = pts;
+    return STORE_OK;
+}

@@ -109,6 +109,20 @@ enum store_status accounts_get_credentials(db_t *db, int64_t id, struct account_
 enum store_status accounts_record_balance(db_t *db, int64_t id,
                                           const struct account_balance_update *b);
 /* Sets the status with its reason (reason NULL clears it). */
+/* Money spent since `since_iso` (UTC ISO-8601, e.g. the start of the local day): the rise of
+ * the site's used quota over the period when it reports one, else the fall of the balance
+ * plus the check-in rewards granted in the period; 0 when there is no history. */
+enum store_status accounts_spend_since(db_t *db, int64_t id, const char *since_iso, double *out);
+
+struct balance_point {
+    double balance;
+    double used;        /* < 0 unknown */
+    char recorded_at[32];
+};
+/* The newest `limit` balance snapshots of an account, newest first (caller frees *out). */
+enum store_status accounts_balance_history(db_t *db, int64_t id, size_t limit,
+                                           struct balance_point **out, size_t *n);
+
 enum store_status accounts_set_status(db_t *db, int64_t id, const char *status, const char *reason);
 
 #endif

@@ -146,6 +146,14 @@ describe('relay platforms through the control plane', () => {
       for (const t of toks) keys.push((await mr.admin('GET', `/api/account-tokens/${t.id}/value`)).body.token);
       assert.ok(keys.some((k) => auth.endsWith(k.replace(/^sk-/, ''))), `relay saw ${auth.slice(0, 12)}…, not a synced key`);
 
+      // balance history and today's spend: the relay charged for that request
+      await ok(await mr.admin('POST', `/api/accounts/${acct.id}/balance`), 'balance after the relay');
+      const hist = await ok(await mr.admin('GET', `/api/accounts/${acct.id}/balance-history?limit=10`), 'history');
+      assert.ok(hist.items.length >= 2, `history: ${JSON.stringify(hist)}`);
+      assert.ok(hist.todaySpend > 0, `today's spend after a charged relay request: ${JSON.stringify(hist)}`);
+      const listed = listOf((await mr.admin('GET', '/api/accounts')).body).find((x) => x.id === acct.id);
+      assert.ok(Math.abs(listed.todaySpend - hist.todaySpend) < 1e-9, 'the account list shows the same spend');
+
       accounts[p.id] = { fr, siteId: site.id, accountId: acct.id, model };
     });
   }
