@@ -132,6 +132,8 @@ static int load_config(struct config *c)
     g->proxy_token = env_str("PROXY_TOKEN", DEFAULT_PROXY_TOKEN);
     if (env_uint("MAX_BODY_MB", 32, 4096, &v)) return -1;
     g->max_body_bytes = v << 20;
+    if (env_uint("MAX_BODY_INFLIGHT_MB", 1024, 1u << 20, &v)) return -1;
+    c->body_budget_bytes = v << 20;
     if (env_uint("MAX_RESPONSE_MB", 64, 4096, &v)) return -1;
     g->max_response_bytes = v << 20;
     if (env_seconds_ms("HEADER_TIMEOUT_SEC", 10, &g->header_timeout_ms)) return -1;
@@ -449,6 +451,7 @@ int main(int argc, char **argv)
     struct config cfg;
     if (load_config(&cfg) != 0) return 2;
     process_setup(cfg.gw.workers);
+    http_server_set_body_budget(cfg.body_budget_bytes);
     if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "rotate-secret") == 0) {
         int rc = strcmp(cmd, "migrate") == 0 ? migrate(&cfg) : rotate_secret(&cfg);
         tz_free(cfg.tz);

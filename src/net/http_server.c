@@ -123,6 +123,8 @@ struct http_conn {
     bool msg_done;     /* parser delivered message_complete */
     bool ev_headers;   /* parser paused after the headers */
     bool body_too_large;
+    bool body_over_budget; /* the process-wide body budget refused this body */
+    uint64_t body_reserved; /* bytes of the process-wide body budget this request holds */
     bool http10;
     bool is_head;
     bool last_was_value; /* header callbacks: what came last */
@@ -388,6 +390,34 @@ static void conn_process(struct http_conn *c);
 static void conn_update_reading(struct http_conn *c);
 static void server_idle_cb(uv_idle_t *h);
 
+/* Request-body bytes held in memory by every server of the process (reserved when a
+ * body starts, released with its request), against a budget: without one, MAX_BODY_MB
+ * times the number of connections is unbounded. */
+static _Atomic uint64_t g_body_bytes;
+static uint64_t g_body_budget = 1024ull * 1024 * 1024;
+
+void http_server_set_body_budget(uint64_t bytes)
+{
+    g_body_budget = bytes ? bytes : UINT64_MAX;
+}
+
+uint64_t http_server_body_bytes(void)
+{
+    return atomic_load(&g_body_bytes);
+}
+
+/* Reserves n more body bytes for c; false (nothing reserved) when over the budget. */
+static bool body_reserve(struct http_conn *c, uint64_t n)
+{
+    uint64_t before = atomic_fetch_add(&g_body_bytes, n);
+    if (before + n > g_body_budget) {
+        atomic_fetch_sub(&g_body_bytes, n);
+        return false;
+    }
+    c->body_reserved += n;
+    return true;
+}
+
 /* ---- requests ---- */
 
 /* Destroys the current request and its pool. */
@@ -402,6 +432,10 @@ static void req_destroy(struct http_conn *c)
     c->drain_wanted = false;
     c->body_mem = NULL;
     buf_free(&c->chunked);
+    if (c->body_reserved) {
+        atomic_fetch_sub(&g_body_bytes, c->body_reserved);
+        c->body_reserved = 0;
+    }
     if (c->srv && c->srv->in_flight) c->srv->in_flight--;
     pool_destroy(r->pool);
 }
@@ -619,8 +653,9 @@ static void conn_error(struct http_conn *c, int status, const char *extra_header
         msg = "The request headers are larger than 64 KiB.";
         break;
     case 503:
-        code = "too_many_connections";
-        msg = "The server has too many connections; retry later.";
+        code = c->body_over_budget ? "overloaded" : "too_many_connections";
+        msg = c->body_over_budget ? "The server holds too many request bodies right now; retry later."
+                                  : "The server has too many connections; retry later.";
         break;
     case 505:
         code = "http_version_not_supported";
@@ -680,6 +715,7 @@ static int on_message_begin(http_parser *p)
     c->resp = RESP_NONE;
     c->must_close = c->msg_answered = c->msg_done = false;
     c->body_too_large = false;
+    c->body_over_budget = false;
     c->last_was_value = true;
     c->hcap = 0;
     c->body_got = 0;
@@ -753,8 +789,12 @@ static int on_body(http_parser *p, const char *at, size_t n)
     if (c->body_mem) {
         if (c->body_got + n > c->req->content_length) return 1;
         memcpy(c->body_mem + c->body_got, at, n);
-    } else if (!buf_append(&c->chunked, at, n)) {
-        return 1;
+    } else {
+        if (!body_reserve(c, n)) {
+            c->body_over_budget = true;
+            return 1;
+        }
+        if (!buf_append(&c->chunked, at, n)) return 1;
     }
     c->body_got += n;
     return 0;
@@ -843,6 +883,11 @@ static void conn_on_headers(struct http_conn *c)
     }
     if (r->content_length > s->cfg.max_body_bytes) {
         conn_error(c, 413, NULL);
+        return;
+    }
+    if (r->content_length > 0 && !body_reserve(c, r->content_length)) {
+        c->body_over_budget = true;
+        conn_error(c, 503, "Retry-After: 1\r\n");
         return;
     }
     if (r->content_length > 0) {
@@ -944,6 +989,8 @@ static size_t conn_execute(struct http_conn *c, const char *data, size_t n)
         } else if (e != HPE_OK) {
             if (c->body_too_large)
                 conn_error(c, 413, NULL);
+            else if (c->body_over_budget)
+                conn_error(c, 503, "Retry-After: 1\r\n");
             else if (e == HPE_HEADER_OVERFLOW)
                 conn_error(c, 431, NULL);
             else if (e == HPE_CB_message_begin)

@@ -86,6 +86,13 @@ struct http_server_config {
  * before any server exists. */
 void http_server_global_init(size_t max_header_bytes);
 
+/* Sets the process-wide budget of request-body bytes held in memory at once (default
+ * 1 GiB; 0 = none). A body that would exceed it is refused with 503 and Retry-After before
+ * it is read. Call once, before any server exists. */
+void http_server_set_body_budget(uint64_t bytes);
+/* Request-body bytes held now, over every server of the process. */
+uint64_t http_server_body_bytes(void);
+
 /* Creates a server on `loop` (caller owns; http_server_close then frees it) and starts
  * listening. NULL with *err set to a readable reason on failure. */
 http_server_t *http_server_start(uv_loop_t *loop, const struct http_server_config *cfg,

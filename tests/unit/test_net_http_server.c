@@ -800,6 +800,49 @@ static void test_limits_header_and_body(void **state)
     srv_stop();
 }
 
+/* The process-wide body budget: a body that does not fit is refused with 503 and
+ * Retry-After before it is read; what it held is released with its request. */
+static void test_body_budget(void **state)
+{
+    struct http_server_config cfg = {.max_body_bytes = 100000};
+    http_server_set_body_budget(3000);
+    srv_start(&cfg);
+    struct client c;
+
+    cl_open(&c);
+    cl_sends(&c, "POST /over HTTP/1.1\r\nHost: a\r\nContent-Length: 4000\r\n\r\n");
+    char part[4000];
+    memset(part, 'b', sizeof part);
+    cl_send(&c, part, sizeof part);
+    expect_status_close(&c, 503);
+    cl_close(&c);
+
+    /* chunked: refused when it crosses the budget */
+    cl_open(&c);
+    cl_sends(&c, "POST /chunks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 4; i++) {
+        cl_sends(&c, "3e8\r\n");
+        cl_send(&c, part, 1000);
+        cl_sends(&c, "\r\n");
+    }
+    expect_status_close(&c, 503);
+    cl_close(&c);
+
+    /* within the budget: served, and the budget is free again afterwards */
+    char want[2600];
+    snprintf(want, sizeof want, "POST /fits 2500:%.2500s", part);
+    for (int i = 0; i < 3; i++) {
+        cl_open(&c);
+        cl_sends(&c, "POST /fits HTTP/1.1\r\nHost: a\r\nContent-Length: 2500\r\n\r\n");
+        cl_send(&c, part, 2500);
+        expect_echo(&c, want);
+        cl_close(&c);
+    }
+    srv_stop();
+    assert_int_equal(http_server_body_bytes(), 0);
+    http_server_set_body_budget(0);
+}
+
 static void test_expect_continue(void **state)
 {
     srv_start(NULL);
@@ -1088,6 +1131,7 @@ int main(void)
         cmocka_unit_test(test_strict_parsing),
         cmocka_unit_test(test_upgrade_ignored),
         cmocka_unit_test(test_limits_header_and_body),
+        cmocka_unit_test(test_body_budget),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_streaming),
