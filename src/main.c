@@ -43,6 +43,7 @@ struct config {
     unsigned drain_timeout_ms;
     unsigned admin_threads;
     bool allow_default_tokens;
+    uint64_t body_budget_bytes; /* MAX_BODY_INFLIGHT_MB */
     struct control_config control;
     tz_t *tz;
 };
