@@ -22,17 +22,15 @@
 
 #include "store/store_internal.h"
 
-/* 16384 records × ~750 bytes ≈ 12 MiB: at 25k attempts/s that is ~650 ms of buffering
- * for a slow disk, far more than one 20 ms group commit needs. */
-#define USAGE_QUEUE_CAPACITY 16384u
-
-struct cell {
-    atomic_size_t seq;
-    struct usage_record rec;
-};
+/* 8192 records × ~750 bytes ≈ 6 MiB: at 25k attempts/s that is ~330 ms of buffering,
+ * sixteen times what one 20 ms group commit needs. The sequence numbers live apart from the
+ * records, so a quiet gateway never touches (and never makes resident) the record pages
+ * it has not used. */
+#define USAGE_QUEUE_CAPACITY 8192u
 
 struct usage_queue {
-    struct cell *cells;
+    atomic_size_t *seqs;        /* per slot: Vyukov's sequence number */
+    struct usage_record *recs;  /* per slot: the record */
     size_t mask;
     alignas(64) atomic_size_t enq; /* next position producers claim */
     alignas(64) atomic_size_t deq; /* next position the consumer reads */
@@ -49,13 +47,16 @@ struct usage_queue *usage_queue_attach(void)
 {
     struct usage_queue *q = calloc(1, sizeof *q);
     if (!q) return NULL;
-    q->cells = calloc(USAGE_QUEUE_CAPACITY, sizeof *q->cells);
-    if (!q->cells) {
+    q->seqs = calloc(USAGE_QUEUE_CAPACITY, sizeof *q->seqs);
+    q->recs = calloc(USAGE_QUEUE_CAPACITY, sizeof *q->recs);
+    if (!q->seqs || !q->recs) {
+        free(q->seqs);
+        free(q->recs);
         free(q);
         return NULL;
     }
     q->mask = USAGE_QUEUE_CAPACITY - 1;
-    for (size_t i = 0; i < USAGE_QUEUE_CAPACITY; i++) atomic_init(&q->cells[i].seq, i);
+    for (size_t i = 0; i < USAGE_QUEUE_CAPACITY; i++) atomic_init(&q->seqs[i], i);
     atomic_init(&q->enq, 0);
     atomic_init(&q->deq, 0);
     atomic_init(&q->stop, false);
@@ -88,7 +89,8 @@ void usage_queue_destroy(struct usage_queue *q)
     if (!q) return;
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
-    free(q->cells);
+    free(q->seqs);
+    free(q->recs);
     free(q);
 }
 
@@ -99,10 +101,10 @@ bool usage_queue_push(const struct usage_record *r)
     bool ok = false;
     if (q && r) {
         size_t pos = atomic_load_explicit(&q->enq, memory_order_relaxed);
-        struct cell *c;
+        size_t slot;
         for (;;) {
-            c = &q->cells[pos & q->mask];
-            size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+            slot = pos & q->mask;
+            size_t seq = atomic_load_explicit(&q->seqs[slot], memory_order_acquire);
             intptr_t dif = (intptr_t)seq - (intptr_t)pos;
             if (dif == 0) {
                 if (atomic_compare_exchange_weak_explicit(
@@ -117,8 +119,8 @@ bool usage_queue_push(const struct usage_record *r)
             }
         }
         if (ok) {
-            memcpy(&c->rec, r, sizeof *r);
-            atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+            memcpy(&q->recs[slot], r, sizeof *r);
+            atomic_store_explicit(&q->seqs[slot], pos + 1, memory_order_release);
             size_t queued = pos + 1 - atomic_load_explicit(&q->deq, memory_order_relaxed);
             if (queued == USAGE_BATCH) pthread_cond_signal(&q->cv);
         }
@@ -143,11 +145,11 @@ size_t usage_queue_drain(struct usage_queue *q, struct usage_record *out, size_t
     size_t n = 0;
     size_t pos = atomic_load_explicit(&q->deq, memory_order_relaxed);
     while (n < max) {
-        struct cell *c = &q->cells[pos & q->mask];
-        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        size_t slot = pos & q->mask;
+        size_t seq = atomic_load_explicit(&q->seqs[slot], memory_order_acquire);
         if (seq != pos + 1) break; /* empty, or the producer is still copying */
-        memcpy(&out[n++], &c->rec, sizeof c->rec);
-        atomic_store_explicit(&c->seq, pos + q->mask + 1, memory_order_release);
+        memcpy(&out[n++], &q->recs[slot], sizeof q->recs[slot]);
+        atomic_store_explicit(&q->seqs[slot], pos + q->mask + 1, memory_order_release);
         pos++;
     }
     atomic_store_explicit(&q->deq, pos, memory_order_relaxed);
