@@ -76,6 +76,10 @@ struct gw_call {
     int status;
     bool is_sse;
     bool saw_frame;
+    /* pass-through streams: how the upstream stream ended (see stream_end_state) */
+    bool saw_terminal;      /* [DONE], message_stop, response.completed/incomplete */
+    bool saw_finish;        /* a finish_reason / stop_reason: the answer itself is complete */
+    bool saw_error;         /* an in-stream error event was forwarded */
     bool stream_broken;     /* the upstream stream could not be converted, or failed at once */
     bool waf_retried;       /* a WAF challenge was solved once for this request */
     char stream_error[200]; /* why, when the upstream sent an error event first */
@@ -214,6 +218,7 @@ static void reset_attempt(struct gw_call *c)
     c->status = 0;
     c->is_sse = false;
     c->saw_frame = false;
+    c->saw_terminal = c->saw_finish = c->saw_error = false;
     c->stream_broken = false;
     c->stream_error[0] = '\0';
     c->content_type[0] = '\0';
@@ -350,9 +355,21 @@ static int commit_stream(struct gw_call *c)
     return http_stream_start(c->req, 200, h, n);
 }
 
+/* Whether a chat chunk carries a non-null "finish_reason" (a cheap scan, no parse). */
+static bool chunk_has_finish(struct slice d)
+{
+    const char *p = memmem(d.p, d.n, "\"finish_reason\"", 15);
+    if (!p) return false;
+    const char *end = d.p + d.n;
+    p += 15;
+    while (p < end && (*p == ' ' || *p == ':' || *p == '\t')) p++;
+    return p < end && *p == '"';
+}
+
 /* A pass-through frame of the client's own format. Chat/completions: the usage-only chunk
  * metarelay asked for is read and dropped. Messages: a `ping` is forwarded but does not
- * commit the response. */
+ * commit the response. Terminal, finish and error events are noted for the end of the
+ * stream (a clean close without its terminal event must not pass for a complete answer). */
 static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
 {
     if (f->kind == SSE_FRAME_EVENT) {
@@ -360,6 +377,16 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
         case API_CHAT:
         case API_COMPLETIONS:
             c->saw_frame = true;
+            if (slice_eq_str(slice_trim(f->data), "[DONE]")) {
+                c->saw_terminal = true;
+                break;
+            }
+            if (chunk_has_finish(f->data)) c->saw_finish = true;
+            if (memmem(f->data.p, f->data.n, "\"error\"", 7)) {
+                struct openai_chunk_info info;
+                if (openai_chat_chunk_info(f->data, &info) == 0 && info.has_error)
+                    c->saw_error = true;
+            }
             if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
                 struct openai_chunk_info info;
                 openai_chat_chunk_info(f->data, &info);
@@ -374,10 +401,18 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
             break;
         case API_MESSAGES:
             if (!slice_eq_str(f->event, "ping")) c->saw_frame = true;
+            if (slice_eq_str(f->event, "message_stop")) c->saw_terminal = true;
+            if (slice_eq_str(f->event, "message_delta")) c->saw_finish = true;
+            if (slice_eq_str(f->event, "error")) c->saw_error = true;
             usage_scan_event(API_MESSAGES, f->event, f->data, &c->usage);
             break;
         case API_RESPONSES:
             c->saw_frame = true;
+            if (slice_eq_str(f->event, "response.completed") ||
+                slice_eq_str(f->event, "response.incomplete"))
+                c->saw_terminal = true;
+            if (slice_eq_str(f->event, "error") || slice_eq_str(f->event, "response.failed"))
+                c->saw_error = true;
             usage_scan_event(API_RESPONSES, f->event, f->data, &c->usage);
             break;
         }
@@ -700,6 +735,36 @@ static void deliver_body(struct gw_call *c)
     c->want_finalize = true;
 }
 
+/* A committed stream that the upstream closed cleanly: NULL when the answer is complete
+ * (its closing events were sent, or added to c->out), else why it is not. Pass-through: a
+ * missing terminal event ([DONE], message_stop) after the answer's finish is added (the
+ * answer is whole, only the marker was lost); a stream that stopped before its finish, or
+ * after an error event, is a failure. Converted streams: the converter closes them and
+ * says whether they failed. */
+static const char *stream_end_state(struct gw_call *c)
+{
+    if (c->cv) {
+        if (conv_stream_end(c->cv, &c->out) != 0)
+            log_debug("%s: upstream stream ended without its closing events", c->request_id);
+        if (conv_stream_status(c->cv, NULL, NULL) == CONV_STREAM_FAILED)
+            return "upstream stream failed";
+        return NULL;
+    }
+    if (c->saw_error) return "upstream stream ended with an error event";
+    if (c->saw_terminal || !c->is_sse) return NULL;
+    if (c->saw_finish) {
+        if (c->client_fmt == API_MESSAGES)
+            buf_append_str(&c->out, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        else if (c->client_fmt == API_CHAT || c->client_fmt == API_COMPLETIONS)
+            buf_append_str(&c->out, "data: [DONE]\n\n");
+        else
+            return "upstream stream ended before its completion event";
+        log_debug("%s: upstream stream ended without its terminal event; added", c->request_id);
+        return NULL;
+    }
+    return "upstream stream ended before the answer was complete";
+}
+
 static void up_done(void *ud, enum upstream_error err, const char *detail)
 {
     struct gw_call *c = ud;
@@ -720,17 +785,34 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             record_attempt(c, false, msg);
             end_stream_with_error(c, msg);
         } else {
-            if (c->cv && conv_stream_end(c->cv, &c->out) != 0)
-                log_debug("%s: upstream stream ended without its closing events", c->request_id);
-            if (c->out.n) {
-                struct slice part = buf_slice(&c->out);
-                http_stream_write(c->req, &part, 1);
-                c->out.n = 0;
+            const char *broken = stream_end_state(c);
+            if (broken) {
+                route_failure(c, &verdict_broken);
+                record_attempt(c, false, broken);
+                if (c->saw_error ||
+                    (c->cv && conv_stream_status(c->cv, NULL, NULL) == CONV_STREAM_FAILED)) {
+                    /* the client already has the error event */
+                    if (c->out.n) {
+                        struct slice part = buf_slice(&c->out);
+                        http_stream_write(c->req, &part, 1);
+                        c->out.n = 0;
+                    }
+                    http_stream_end(c->req);
+                    c->finished = true;
+                } else {
+                    end_stream_with_error(c, broken);
+                }
+            } else {
+                if (c->out.n) {
+                    struct slice part = buf_slice(&c->out);
+                    http_stream_write(c->req, &part, 1);
+                    c->out.n = 0;
+                }
+                route_success(c);
+                record_attempt(c, true, NULL);
+                http_stream_end(c->req);
+                c->finished = true;
             }
-            route_success(c);
-            record_attempt(c, true, NULL);
-            http_stream_end(c->req);
-            c->finished = true;
         }
         c->want_finalize = true;
         goto out;
