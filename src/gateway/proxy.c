@@ -688,6 +688,15 @@ static bool ok_body_rules(struct gw_call *c, struct slice body)
     return false;
 }
 
+/* A pass-through JSON answer that does not parse (a relay that cut its body, a broken
+ * proxy in between). One validating pass (json_scan), no DOM. */
+static bool body_is_broken_json(struct gw_call *c)
+{
+    if (c->content_type[0] && !strstr(c->content_type, "json")) return false;
+    struct json_scan scan;
+    return json_scan(c->req->pool, c->body.p, c->body.n, &scan) != 0;
+}
+
 /* A complete non-stream 2xx answer: converted or passed through, with its usage read. */
 static void deliver_body(struct gw_call *c)
 {
@@ -713,6 +722,12 @@ static void deliver_body(struct gw_call *c)
         buf_free(&out);
         record_attempt(c, true, NULL);
         c->want_finalize = true;
+        return;
+    }
+    if (body_is_broken_json(c)) {
+        /* a 200 whose JSON is cut or malformed is not an answer: never pass it on */
+        fail_attempt(c, "HTTP 2xx with a body that is not valid JSON", &verdict_broken);
+        try_next(c);
         return;
     }
     if (!ok_body_rules(c, buf_slice(&c->body))) return;
