@@ -150,6 +150,10 @@ static int load_config(struct config *c)
     if (env_seconds_ms("PROXY_TOTAL_TIMEOUT_SEC", 0, &g->total_timeout_ms)) return -1;
     if (env_uint("PROXY_MAX_CHANNEL_ATTEMPTS", 3, 16, &v)) return -1;
     g->max_attempts = v ? (unsigned)v : 1;
+    g->error_keywords = env_str("PROXY_ERROR_KEYWORDS", NULL);
+    if (g->error_keywords && !*g->error_keywords) g->error_keywords = NULL;
+    g->empty_content_fail = strcmp(env_str("PROXY_EMPTY_CONTENT_FAIL", "0"), "1") == 0 ||
+                            strcmp(env_str("PROXY_EMPTY_CONTENT_FAIL", "0"), "true") == 0;
     g->ca_file = env_str("SSL_CA_FILE", "/etc/ssl/certs/ca-certificates.crt");
     c->data_dir = env_str("DATA_DIR", "./data");
     c->credential_secret = env_str("ACCOUNT_CREDENTIAL_SECRET", g->auth_token);

@@ -61,6 +61,7 @@ static json_t *account_json(const struct account *a)
     if (!j) return j;
     bool session = a->credential_mode && strcmp(a->credential_mode, "session") == 0;
     json_object_set_new(j, "credentialMode", admin_jstr(a->credential_mode));
+    json_object_set_new(j, "unitCost", a->unit_cost > 0 ? json_real(a->unit_cost) : json_null());
     json_object_set_new(j, "platformUserId", admin_jstr(a->user_id));
     json_object_set_new(j, "checkinEnabled", json_boolean(a->checkin_enabled));
     json_object_set_new(j, "lastCheckinAt", admin_jstr(a->last_checkin_at));
@@ -214,6 +215,17 @@ static bool read_fields(const struct admin_ctx *ctx, json_t *body, bool create,
         f->status = s;
     }
     if (!read_control_fields(body, create, f, resp)) return false;
+    v = json_object_get(body, "unitCost");
+    if (v) {
+        /* manual unit cost for routing (money per 1M tokens); null or 0 clears it */
+        f->set_unit_cost = true;
+        if (!json_is_null(v) &&
+            (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1e9)) {
+            admin_fail(resp, 400, "unitCost must be a number from 0 to 1e9, or null");
+            return false;
+        }
+        f->unit_cost = json_is_null(v) ? 0 : json_number_value(v);
+    }
     v = json_object_get(body, "apiToken");
     if ((create && !f->access_token && !f->cookie) || (v && !json_is_null(v))) {
         const char *t = json_string_value(v);

@@ -49,6 +49,12 @@ static json_t *log_json(const struct usage_log *l)
     json_object_set_new(j, "overheadUs", json_integer(r->overhead_us));
     json_object_set_new(j, "clientIp", admin_jstr(r->client_ip));
     json_object_set_new(j, "errorMessage", r->error[0] ? admin_jstr(r->error) : json_null());
+    json_object_set_new(j, "routeId", id_or_null(r->route_id));
+    json_object_set_new(j, "routeChannelId", id_or_null(r->route_channel_id));
+    json_object_set_new(j, "failureKind",
+                        r->failure_kind[0] ? admin_jstr(r->failure_kind) : json_null());
+    json_object_set_new(j, "estimatedCost",
+                        r->has_cost ? json_real(r->estimated_cost) : json_null());
     return j;
 }
 

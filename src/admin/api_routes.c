@@ -645,6 +645,18 @@ void admin_routes_decision(const struct admin_ctx *ctx, const struct admin_reque
                 ev->excluded != RX_NONE && x[i].order == 0, "probability", x[i].probability,
                 "order", x[i].order, "reasons", reasons_json(x[i].reasons));
             if (cj) json_object_set_new(cj, "score", json_real(ev->score));
+            if (cj && ev->excluded == RX_COOLING && ev->ready_ns > now) {
+                /* how long the cooldown still runs, on which record and why */
+                json_object_set_new(cj, "cooldownMs",
+                                    json_integer((json_int_t)((ev->ready_ns - now) / 1000000u)));
+                json_object_set_new(
+                    cj, "cooldownScope",
+                    json_string(health_scope_name((enum health_scope)ev->cooling_scope)));
+                json_object_set_new(
+                    cj, "cooldownKind",
+                    json_string(health_failure_name((enum health_failure)ev->cooling_kind)));
+                json_object_set_new(cj, "cooldownHard", json_boolean(ev->hard));
+            }
             json_array_append_new(arr, cj);
         }
         json_object_set_new(j, "candidates", arr);

@@ -40,13 +40,17 @@ static json_t *formats_json(const struct site *s)
 
 static json_t *site_json(const struct site *s)
 {
-    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id",
-                     (json_int_t)s->id, "name", admin_jstr(s->name), "url", admin_jstr(s->url),
-                     "platform", admin_jstr(s->platform), "status", admin_jstr(s->status),
-                     "proxyUrl", admin_jstr(s->proxy_url), "customHeaders",
-                     admin_jstr(s->custom_headers), "formats", formats_json(s), "formatsDefault",
-                     s->formats == NULL, "createdAt", admin_jstr(s->created_at), "updatedAt",
-                     admin_jstr(s->updated_at));
+    json_t *j =
+        json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "id",
+                  (json_int_t)s->id, "name", admin_jstr(s->name), "url", admin_jstr(s->url),
+                  "platform", admin_jstr(s->platform), "status", admin_jstr(s->status), "proxyUrl",
+                  admin_jstr(s->proxy_url), "customHeaders", admin_jstr(s->custom_headers),
+                  "formats", formats_json(s), "formatsDefault", s->formats == NULL, "createdAt",
+                  admin_jstr(s->created_at), "updatedAt", admin_jstr(s->updated_at));
+    if (j)
+        json_object_set_new(j, "globalWeight",
+                            json_real(s->global_weight > 0 ? s->global_weight : 1));
+    return j;
 }
 
 /* `formats`: an array of names, a comma-separated string, or null/"" for the platform's
@@ -268,6 +272,15 @@ static bool read_fields(json_t *body, bool create, struct site_fields *f, struct
         }
     }
     if (!read_formats(body, f, own, resp)) return false;
+    json_t *gw = json_object_get(body, "globalWeight");
+    if (gw && !json_is_null(gw)) {
+        /* the site's weight in the weighted strategy (multiplies its channels' scores) */
+        if (!json_is_number(gw) || json_number_value(gw) <= 0 || json_number_value(gw) > 1e6) {
+            admin_fail(resp, 400, "globalWeight must be a number greater than 0 (at most 1e6)");
+            return false;
+        }
+        f->global_weight = json_number_value(gw);
+    }
     json_t *h = json_object_get(body, "customHeaders");
     if (h) {
         char why[160];

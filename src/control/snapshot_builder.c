@@ -1,7 +1,12 @@
 /* snapshot_builder.c — store rows → routing snapshot input → immutable snapshot: the usable
  * channels with their discovered models (automatic routes), the user routes with their
- * channels and group sources, and the unit-cost inputs (model prices once the store has
- * them; the manual unit cost and ROUTING_FALLBACK_UNIT_COST otherwise). */
+ * channels and group sources, and the unit-cost inputs: the model prices of each account
+ * (model_prices, filled by the control plane's pricing sync), else the manual unit cost,
+ * else ROUTING_FALLBACK_UNIT_COST.
+ *
+ * A price becomes a unit cost in money per 1M tokens, half input and half output (the
+ * reference request of docs/routing.md: (input + output) / 2); a per-call price counts as
+ * its own unit cost. The manual unitCost of an account is read in the same unit. */
 #include "control/snapshot_builder.h"
 
 #include <stdlib.h>
@@ -10,6 +15,7 @@
 #include "base/log.h"
 #include "control/routing_state.h"
 #include "platforms/relay_formats.h"
+#include "store/prices.h"
 #include "store/routes.h"
 
 static unsigned formats_of(const struct channel_row *r)
@@ -61,6 +67,44 @@ static struct snapshot_route_input *route_inputs(const struct route_row *rows, s
     return in;
 }
 
+/* Model prices as snapshot price inputs (borrowing the rows); *n_out may be 0. NULL with
+ * *n_out = 0 when there are none or on out of memory (prices are then simply unknown). */
+static struct snapshot_price *price_inputs(const struct model_price *p, size_t n,
+                                           const struct channel_row *rows, size_t n_rows,
+                                           size_t *n_out)
+{
+    *n_out = 0;
+    struct snapshot_price *out = n ? calloc(n, sizeof *out) : NULL;
+    if (!out) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        double in = p[i].input_per_million, outp = p[i].output_per_million;
+        double unit;
+        if (p[i].per_call > 0)
+            unit = p[i].per_call;
+        else if (in >= 0 || outp >= 0)
+            unit = ((in > 0 ? in : 0) + (outp > 0 ? outp : 0)) / 2;
+        else
+            continue;
+        if (unit <= 0 || !p[i].model) continue;
+        int64_t site = 0;
+        for (size_t r = 0; r < n_rows && !site; r++)
+            if (rows[r].account_id == p[i].account_id) site = rows[r].site_id;
+        if (!site) continue; /* an account that is not routable */
+        out[k++] = (struct snapshot_price){
+            .site_id = site,
+            .model = p[i].model,
+            .unit_cost = unit,
+            .account_id = p[i].account_id,
+            .input_per_million = in,
+            .output_per_million = outp,
+            .per_call = p[i].per_call,
+        };
+    }
+    *n_out = k;
+    return out;
+}
+
 struct routing_snapshot *snapshot_load(db_t *db, uint64_t version)
 {
     struct channel_row *rows = NULL;
@@ -102,13 +146,21 @@ struct routing_snapshot *snapshot_load(db_t *db, uint64_t version)
             .site_weight = rows[i].site_weight,
         };
     }
-    /* Model prices (a later store table) go into extra.prices as unit costs. */
+    struct model_price *prices = NULL;
+    size_t n_prices_rows = 0, n_prices = 0;
+    if (model_prices_all(db, &prices, &n_prices_rows) != STORE_OK)
+        log_warn("routing: cannot load model prices; unit costs fall back");
+    struct snapshot_price *pin = price_inputs(prices, n_prices_rows, rows, n, &n_prices);
     struct snapshot_extra extra = {
         .routes = rin,
         .n_routes = n_routes,
+        .prices = pin,
+        .n_prices = n_prices,
         .fallback_unit_cost = routing_fallback_unit_cost(),
     };
     s = snapshot_build_ex(in, n, &extra, version);
+    free(pin);
+    model_prices_free(prices, n_prices_rows);
 out:
     free(in);
     free(rin);

@@ -20,19 +20,21 @@ struct gateway_config {
     const char *host;
     int port;
     unsigned workers;
-    const char *proxy_token;          /* global downstream key */
-    const char *auth_token;           /* admin token */
-    uint64_t max_body_bytes;          /* MAX_BODY_MB */
-    uint64_t max_response_bytes;      /* MAX_RESPONSE_MB: non-stream aggregation bound */
+    const char *proxy_token;     /* global downstream key */
+    const char *auth_token;      /* admin token */
+    uint64_t max_body_bytes;     /* MAX_BODY_MB */
+    uint64_t max_response_bytes; /* MAX_RESPONSE_MB: non-stream aggregation bound */
     unsigned header_timeout_ms;
     unsigned keepalive_timeout_ms;
-    unsigned max_connections;         /* per worker */
-    unsigned max_connections_per_ip;  /* per worker */
+    unsigned max_connections;        /* per worker */
+    unsigned max_connections_per_ip; /* per worker */
     unsigned connect_timeout_ms;
     unsigned first_byte_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned total_timeout_ms;
-    unsigned max_attempts;            /* PROXY_MAX_CHANNEL_ATTEMPTS */
+    unsigned max_attempts;      /* PROXY_MAX_CHANNEL_ATTEMPTS */
+    const char *error_keywords; /* PROXY_ERROR_KEYWORDS: CSV; a 2xx containing one fails */
+    bool empty_content_fail;    /* PROXY_EMPTY_CONTENT_FAIL: a 2xx without content fails */
     const char *ca_file;
     /* Admin requests (/api/...), already authenticated; must finish `req` on the worker loop
      * (see gateway_post). */

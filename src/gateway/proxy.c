@@ -28,6 +28,7 @@
 #include "base/clock.h"
 #include "base/json_scan.h"
 #include "base/log.h"
+#include "gateway/classify.h"
 #include "gateway/internal.h"
 #include "net/sse.h"
 #include "protocol/convert.h"
@@ -51,6 +52,7 @@ struct gw_call {
     char client_ip[46];
     char request_id[40];
     uint64_t start_ns;
+    uint64_t deadline_ns; /* PROXY_TOTAL_TIMEOUT_SEC across every attempt; 0 = none */
     bool stream;
     bool client_usage; /* the client asked for the usage chunk */
     bool inject_usage; /* metarelay asked for it upstream: strip it again */
@@ -75,10 +77,13 @@ struct gw_call {
     int status;
     bool is_sse;
     bool saw_frame;
-    bool stream_broken; /* the upstream stream could not be converted, or failed at once */
-    bool waf_retried;   /* a WAF challenge was solved once for this request */
+    /* pass-through streams: how the upstream stream ended (see stream_end_state) */
+    bool saw_terminal;      /* [DONE], message_stop, response.completed/incomplete */
+    bool saw_finish;        /* a finish_reason / stop_reason: the answer itself is complete */
+    bool saw_error;         /* an in-stream error event was forwarded */
+    bool stream_broken;     /* the upstream stream could not be converted, or failed at once */
+    bool waf_retried;       /* a WAF challenge was solved once for this request */
     char stream_error[200]; /* why, when the upstream sent an error event first */
-    bool passthrough_error; /* a passed-through stream carried the upstream's error event */
     char content_type[128];
     char retry_after[32];
     struct buf body; /* non-stream body, or the error body of a failed attempt */
@@ -90,6 +95,7 @@ struct gw_call {
     int64_t first_byte_ms;
     struct ir_usage usage;
     char model_actual[128];
+    const char *fail_kind; /* health_failure_name of the attempt's failure; NULL = none */
 
     /* the request */
     bool committed;
@@ -102,7 +108,7 @@ struct gw_call {
     uint64_t wait_ns; /* time spent waiting on upstreams before the response started */
     int64_t overhead_us;
     struct buf failures; /* per-attempt reasons for the final error message */
-    int n_failures, n_timeouts, n_429;
+    int n_failures, n_timeouts, n_429, n_quota;
     struct gw_call *prev, *next;
 };
 
@@ -171,6 +177,18 @@ static void record_attempt(struct gw_call *c, bool success, const char *error)
     r.overhead_us = success ? c->overhead_us : -1;
     copy_str(r.client_ip, sizeof r.client_ip, c->client_ip, strlen(c->client_ip));
     if (error) copy_str(r.error, sizeof r.error, error, strlen(error));
+    if (c->rq.match.route) r.route_id = c->rq.match.route->id;
+    if (c->pick && c->pick->rc) r.route_channel_id = c->pick->rc->id;
+    if (!success && c->fail_kind)
+        copy_str(r.failure_kind, sizeof r.failure_kind, c->fail_kind, strlen(c->fail_kind));
+    if (success && c->pick && c->pick->rc) {
+        double cost =
+            routing_estimated_cost(c->pick->rc, c->usage.input_total, c->usage.output_total);
+        if (cost >= 0) {
+            r.has_cost = true;
+            r.estimated_cost = cost;
+        }
+    }
     usage_queue_push(&r);
 }
 
@@ -201,9 +219,9 @@ static void reset_attempt(struct gw_call *c)
     c->status = 0;
     c->is_sse = false;
     c->saw_frame = false;
+    c->saw_terminal = c->saw_finish = c->saw_error = false;
     c->stream_broken = false;
     c->stream_error[0] = '\0';
-    c->passthrough_error = false;
     c->content_type[0] = '\0';
     c->retry_after[0] = '\0';
     c->body.n = 0;
@@ -213,6 +231,7 @@ static void reset_attempt(struct gw_call *c)
     c->first_byte_ms = -1;
     ir_usage_unknown(&c->usage);
     c->model_actual[0] = '\0';
+    c->fail_kind = NULL;
 }
 
 /* ---------- routing glue: outcomes and model mapping (routing/select.h) ---------- */
@@ -223,12 +242,18 @@ static void route_success(struct gw_call *c)
                            c->first_byte_ms > 0 ? (unsigned)c->first_byte_ms : 0);
 }
 
-static void route_failure(struct gw_call *c, bool timeout)
+/* Reports a failure as classified (gateway/classify.h): the scope its kind names cools
+ * down, for at least the provider's Retry-After; a client error only frees the trial. */
+static void route_failure(struct gw_call *c, const struct gw_verdict *v)
 {
-    unsigned ra = routing_retry_after_ms(slice_from(c->retry_after), clock_wall_ms());
-    routing_report_failure(&c->rq, c->pick, clock_mono_ns(),
-                           routing_failure_kind(c->status, timeout), ra);
+    c->fail_kind = health_failure_name(v->kind);
+    routing_report_failure(&c->rq, c->pick, clock_mono_ns(), v->kind, v->retry_after_ms);
 }
+
+/* A broken answer of this channel (unusable body, a stream that failed, a 2xx turned into
+ * a failure by the keyword or empty-content rules). */
+static const struct gw_verdict verdict_broken = {GW_FAILOVER, HEALTH_FAIL_SERVER_ERROR, 0,
+                                                 "unusable answer"};
 
 /* Model mapping: the attempt's body asks for the pick's upstream model name (a splice;
  * nothing changes when the names are equal). */
@@ -331,9 +356,21 @@ static int commit_stream(struct gw_call *c)
     return http_stream_start(c->req, 200, h, n);
 }
 
+/* Whether a chat chunk carries a non-null "finish_reason" (a cheap scan, no parse). */
+static bool chunk_has_finish(struct slice d)
+{
+    const char *p = memmem(d.p, d.n, "\"finish_reason\"", 15);
+    if (!p) return false;
+    const char *end = d.p + d.n;
+    p += 15;
+    while (p < end && (*p == ' ' || *p == ':' || *p == '\t')) p++;
+    return p < end && *p == '"';
+}
+
 /* A pass-through frame of the client's own format. Chat/completions: the usage-only chunk
  * metarelay asked for is read and dropped. Messages: a `ping` is forwarded but does not
- * commit the response. */
+ * commit the response. Terminal, finish and error events are noted for the end of the
+ * stream (a clean close without its terminal event must not pass for a complete answer). */
 static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
 {
     if (f->kind == SSE_FRAME_EVENT) {
@@ -341,10 +378,15 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
         case API_CHAT:
         case API_COMPLETIONS:
             c->saw_frame = true;
+            if (slice_eq_str(slice_trim(f->data), "[DONE]")) {
+                c->saw_terminal = true;
+                break;
+            }
+            if (chunk_has_finish(f->data)) c->saw_finish = true;
             if (memmem(f->data.p, f->data.n, "\"error\"", 7)) {
                 struct openai_chunk_info info;
-                openai_chat_chunk_info(f->data, &info);
-                if (info.has_error) c->passthrough_error = true;
+                if (openai_chat_chunk_info(f->data, &info) == 0 && info.has_error)
+                    c->saw_error = true;
             }
             if (memmem(f->data.p, f->data.n, "\"usage\"", 7)) {
                 struct openai_chunk_info info;
@@ -360,13 +402,18 @@ static void passthrough_frame(struct gw_call *c, const struct sse_frame *f)
             break;
         case API_MESSAGES:
             if (!slice_eq_str(f->event, "ping")) c->saw_frame = true;
-            if (slice_eq_str(f->event, "error")) c->passthrough_error = true;
+            if (slice_eq_str(f->event, "message_stop")) c->saw_terminal = true;
+            if (slice_eq_str(f->event, "message_delta")) c->saw_finish = true;
+            if (slice_eq_str(f->event, "error")) c->saw_error = true;
             usage_scan_event(API_MESSAGES, f->event, f->data, &c->usage);
             break;
         case API_RESPONSES:
             c->saw_frame = true;
+            if (slice_eq_str(f->event, "response.completed") ||
+                slice_eq_str(f->event, "response.incomplete"))
+                c->saw_terminal = true;
             if (slice_eq_str(f->event, "error") || slice_eq_str(f->event, "response.failed"))
-                c->passthrough_error = true;
+                c->saw_error = true;
             usage_scan_event(API_RESPONSES, f->event, f->data, &c->usage);
             break;
         }
@@ -508,12 +555,6 @@ static void error_excerpt(struct slice body, char *out, size_t cap)
     json_decref(root);
 }
 
-static bool status_fails_over(int status)
-{
-    return status == 401 || status == 402 || status == 403 || status == 404 || status == 408 ||
-           status == 429 || status >= 500;
-}
-
 static void up_head(void *ud, int status, const struct http_header *hdrs, size_t n)
 {
     struct gw_call *c = ud;
@@ -532,13 +573,19 @@ static void up_head(void *ud, int status, const struct http_header *hdrs, size_t
     }
 }
 
-static void fail_attempt(struct gw_call *c, const char *reason, bool timeout)
+/* Not the channel's fault, not the client's either (the request could not be prepared
+ * for this channel): the next channel is tried, nothing is counted. */
+static const struct gw_verdict verdict_not_counted = {GW_FAILOVER, HEALTH_FAIL_CLIENT_ERROR, 0,
+                                                      "not attempted"};
+
+static void fail_attempt(struct gw_call *c, const char *reason, const struct gw_verdict *v)
 {
-    route_failure(c, timeout);
+    route_failure(c, v);
     record_attempt(c, false, reason);
     c->n_failures++;
-    if (timeout) c->n_timeouts++;
-    if (c->status == 429) c->n_429++;
+    if (v->kind == HEALTH_FAIL_TIMEOUT) c->n_timeouts++;
+    if (v->kind == HEALTH_FAIL_RATE_LIMIT) c->n_429++;
+    if (v->kind == HEALTH_FAIL_QUOTA) c->n_quota++;
     buf_printf(&c->failures, "%s#%d %s: %s", c->failures.n ? "; " : "", c->attempt + 1,
                c->ch->site_name, reason);
     c->wait_ns += clock_mono_ns() - c->t_attempt;
@@ -558,12 +605,12 @@ static void stream_broken(struct gw_call *c)
     else
         snprintf(why, sizeof why, "the upstream stream could not be converted");
     if (c->committed) {
-        route_failure(c, false);
+        route_failure(c, &verdict_broken);
         record_attempt(c, false, why);
         end_stream_with_error(c, why);
         c->want_finalize = true;
     } else {
-        fail_attempt(c, why, false);
+        fail_attempt(c, why, &verdict_broken);
         try_next(c);
     }
 }
@@ -580,6 +627,18 @@ static enum upstream_data_verdict up_data(void *ud, const char *p, size_t n)
             if (c->committed) flush_frames(c);
             stream_broken(c);
             goto out;
+        }
+        if (!c->committed && c->saw_frame && c->out.n && c->w->cfg->error_keywords) {
+            /* PROXY_ERROR_KEYWORDS on what would be committed: the frames before and at
+             * the commit point (later frames are not searched). */
+            char kw[64];
+            if (gw_keyword_match(c->w->cfg->error_keywords, buf_slice(&c->out), kw, sizeof kw)) {
+                snprintf(c->stream_error, sizeof c->stream_error,
+                         "the first event contains the error keyword \"%s\"", kw);
+                c->out.n = 0;
+                stream_broken(c);
+                goto out;
+            }
         }
         v = flush_frames(c);
     } else {
@@ -603,6 +662,42 @@ out:
     return v;
 }
 
+static bool content_surface(enum gw_surface s)
+{
+    return s == GW_SURFACE_CHAT || s == GW_SURFACE_COMPLETIONS || s == GW_SURFACE_MESSAGES ||
+           s == GW_SURFACE_RESPONSES;
+}
+
+/* PROXY_ERROR_KEYWORDS and PROXY_EMPTY_CONTENT_FAIL on a complete 2xx answer (`body` in
+ * the client's format). false after failing the attempt over (the next channel is tried
+ * or the request answered). */
+static bool ok_body_rules(struct gw_call *c, struct slice body)
+{
+    const struct gateway_config *cfg = c->w->cfg;
+    char kw[64], msg[160];
+    if (gw_keyword_match(cfg->error_keywords, body, kw, sizeof kw))
+        snprintf(msg, sizeof msg, "HTTP %d answer contains the error keyword \"%s\"", c->status,
+                 kw);
+    else if (cfg->empty_content_fail && content_surface(c->surface) &&
+             !gw_body_has_content(c->client_fmt, body))
+        snprintf(msg, sizeof msg, "HTTP %d answer without content (PROXY_EMPTY_CONTENT_FAIL)",
+                 c->status);
+    else
+        return true;
+    fail_attempt(c, msg, &verdict_broken);
+    try_next(c);
+    return false;
+}
+
+/* A pass-through JSON answer that does not parse (a relay that cut its body, a broken
+ * proxy in between). One validating pass (json_scan), no DOM. */
+static bool body_is_broken_json(struct gw_call *c)
+{
+    if (c->content_type[0] && !strstr(c->content_type, "json")) return false;
+    struct json_scan scan;
+    return json_scan(c->req->pool, c->body.p, c->body.n, &scan) != 0;
+}
+
 /* A complete non-stream 2xx answer: converted or passed through, with its usage read. */
 static void deliver_body(struct gw_call *c)
 {
@@ -614,8 +709,12 @@ static void deliver_body(struct gw_call *c)
             char msg[360];
             snprintf(msg, sizeof msg, "unusable %s answer: %s", api_format_name(c->up_fmt),
                      err.message);
-            fail_attempt(c, msg, false);
+            fail_attempt(c, msg, &verdict_broken);
             try_next(c);
+            return;
+        }
+        if (!ok_body_rules(c, buf_slice(&out))) {
+            buf_free(&out);
             return;
         }
         c->usage = c->cv->usage;
@@ -626,7 +725,13 @@ static void deliver_body(struct gw_call *c)
         c->want_finalize = true;
         return;
     }
-    c->wait_ns += 0;
+    if (body_is_broken_json(c)) {
+        /* a 200 whose JSON is cut or malformed is not an answer: never pass it on */
+        fail_attempt(c, "HTTP 2xx with a body that is not valid JSON", &verdict_broken);
+        try_next(c);
+        return;
+    }
+    if (!ok_body_rules(c, buf_slice(&c->body))) return;
     if (c->up_fmt == API_MESSAGES || c->up_fmt == API_RESPONSES) {
         usage_scan_body(c->up_fmt, buf_slice(&c->body), &c->usage);
     } else {
@@ -646,6 +751,36 @@ static void deliver_body(struct gw_call *c)
     c->want_finalize = true;
 }
 
+/* A committed stream that the upstream closed cleanly: NULL when the answer is complete
+ * (its closing events were sent, or added to c->out), else why it is not. Pass-through: a
+ * missing terminal event ([DONE], message_stop) after the answer's finish is added (the
+ * answer is whole, only the marker was lost); a stream that stopped before its finish, or
+ * after an error event, is a failure. Converted streams: the converter closes them and
+ * says whether they failed. */
+static const char *stream_end_state(struct gw_call *c)
+{
+    if (c->cv) {
+        if (conv_stream_end(c->cv, &c->out) != 0)
+            log_debug("%s: upstream stream ended without its closing events", c->request_id);
+        if (conv_stream_status(c->cv, NULL, NULL) == CONV_STREAM_FAILED)
+            return "upstream stream failed";
+        return NULL;
+    }
+    if (c->saw_error) return "upstream stream ended with an error event";
+    if (c->saw_terminal || !c->is_sse) return NULL;
+    if (c->saw_finish) {
+        if (c->client_fmt == API_MESSAGES)
+            buf_append_str(&c->out, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        else if (c->client_fmt == API_CHAT || c->client_fmt == API_COMPLETIONS)
+            buf_append_str(&c->out, "data: [DONE]\n\n");
+        else
+            return "upstream stream ended before its completion event";
+        log_debug("%s: upstream stream ended without its terminal event; added", c->request_id);
+        return NULL;
+    }
+    return "upstream stream ended before the answer was complete";
+}
+
 static void up_done(void *ud, enum upstream_error err, const char *detail)
 {
     struct gw_call *c = ud;
@@ -660,38 +795,40 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
             char msg[300];
             snprintf(msg, sizeof msg, "upstream stream interrupted (%s: %s)",
                      upstream_error_name(err), detail ? detail : "");
-            route_failure(c, false);
+            struct gw_verdict v;
+            gw_classify_transport(err, &v);
+            route_failure(c, &v);
             record_attempt(c, false, msg);
             end_stream_with_error(c, msg);
         } else {
-            /* A stream that failed (the upstream's error event, passed through or
-             * converted; a converted one that ended without its closing events) has its
-             * error event written by now: the attempt failed, whatever the transport says. */
-            char why[300] = "";
-            if (c->cv && conv_stream_end(c->cv, &c->out) != 0) {
-                struct conv_error cerr;
-                if (conv_stream_status(c->cv, &cerr, NULL) == CONV_STREAM_FAILED)
-                    snprintf(why, sizeof why, "upstream stream failed: %.250s", cerr.message);
-                else
-                    snprintf(why, sizeof why, "upstream stream ended without its closing events");
-                log_debug("%s: %s", c->request_id, why);
-            } else if (c->passthrough_error) {
-                snprintf(why, sizeof why, "the upstream sent an error event mid-stream");
-            }
-            if (c->out.n) {
-                struct slice part = buf_slice(&c->out);
-                http_stream_write(c->req, &part, 1);
-                c->out.n = 0;
-            }
-            if (why[0]) {
-                route_failure(c, false);
-                record_attempt(c, false, why);
+            const char *broken = stream_end_state(c);
+            if (broken) {
+                route_failure(c, &verdict_broken);
+                record_attempt(c, false, broken);
+                if (c->saw_error ||
+                    (c->cv && conv_stream_status(c->cv, NULL, NULL) == CONV_STREAM_FAILED)) {
+                    /* the client already has the error event */
+                    if (c->out.n) {
+                        struct slice part = buf_slice(&c->out);
+                        http_stream_write(c->req, &part, 1);
+                        c->out.n = 0;
+                    }
+                    http_stream_end(c->req);
+                    c->finished = true;
+                } else {
+                    end_stream_with_error(c, broken);
+                }
             } else {
+                if (c->out.n) {
+                    struct slice part = buf_slice(&c->out);
+                    http_stream_write(c->req, &part, 1);
+                    c->out.n = 0;
+                }
                 route_success(c);
                 record_attempt(c, true, NULL);
+                http_stream_end(c->req);
+                c->finished = true;
             }
-            http_stream_end(c->req);
-            c->finished = true;
         }
         c->want_finalize = true;
         goto out;
@@ -700,9 +837,9 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
     if (err != UPSTREAM_OK) {
         char msg[300];
         snprintf(msg, sizeof msg, "%s (%s)", upstream_error_name(err), detail ? detail : "");
-        fail_attempt(c, msg,
-                     err == UPSTREAM_ERR_FIRST_BYTE_TIMEOUT || err == UPSTREAM_ERR_IDLE_TIMEOUT ||
-                         err == UPSTREAM_ERR_TOTAL_TIMEOUT);
+        struct gw_verdict v;
+        gw_classify_transport(err, &v);
+        fail_attempt(c, msg, &v);
         try_next(c);
         goto out;
     }
@@ -711,6 +848,7 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
          * instead of an API answer: a failure of this channel either way. */
         if (waf_solve(c)) {
             record_attempt(c, false, "WAF challenge (acw_sc__v2) solved; retrying the channel");
+            routing_attempt_abandon(&c->rq, c->pick);
             c->wait_ns += clock_mono_ns() - c->t_attempt;
             c->next_cand--;
             try_next(c);
@@ -718,14 +856,14 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
         }
         char msg[64];
         snprintf(msg, sizeof msg, "HTTP %d with an HTML page instead of an API answer", c->status);
-        fail_attempt(c, msg, false);
+        fail_attempt(c, msg, &verdict_broken);
         try_next(c);
         goto out;
     }
     if (c->status >= 200 && c->status < 300) {
         if (c->sse_active) {
             /* A 200 stream that ended before any complete frame: nothing went downstream. */
-            fail_attempt(c, "stream ended before its first event", false);
+            fail_attempt(c, "stream ended before its first event", &verdict_broken);
             try_next(c);
             goto out;
         }
@@ -733,18 +871,24 @@ static void up_done(void *ud, enum upstream_error err, const char *detail)
         deliver_body(c);
         goto out;
     }
-    if (status_fails_over(c->status)) {
-        char msg[300];
-        int n = snprintf(msg, sizeof msg, "HTTP %d", c->status);
-        error_excerpt(buf_slice(&c->body), msg + n, sizeof msg - (size_t)n);
-        fail_attempt(c, msg, c->status == 408);
+    struct gw_verdict v;
+    gw_classify_status(c->status, buf_slice(&c->body), slice_from(c->retry_after), clock_wall_ms(),
+                       &v);
+    char msg[300];
+    int n = snprintf(msg, sizeof msg, "HTTP %d %s", c->status, v.label);
+    error_excerpt(buf_slice(&c->body), msg + n, sizeof msg - (size_t)n);
+    if (v.action == GW_FAILOVER) {
+        fail_attempt(c, msg, &v);
         try_next(c);
         goto out;
     }
     /* The client's own fault (400, 413, 422, …): the upstream's answer, in the client's
-     * shape, its text kept (clients recognise some errors only by their text). */
+     * shape, its text kept (clients recognise some errors only by their text — Claude
+     * Code's mid-conversation `system` probe), never counted against the channel and
+     * never failed over. */
     c->wait_ns += clock_mono_ns() - c->t_attempt;
-    record_attempt(c, false, "rejected by the upstream as a client error");
+    route_failure(c, &v); /* frees a trial slot; counts nothing */
+    record_attempt(c, false, msg);
     if (c->cv) {
         struct buf out = BUF_INIT;
         int status = conv_error_body(c->cv, c->status, buf_slice(&c->body), &out);
@@ -915,7 +1059,8 @@ static bool attempt_body(struct gw_call *c, struct slice *body)
             c->want_finalize = true;
             return false;
         }
-        fail_attempt(c, err.message[0] ? err.message : "could not convert the request", false);
+        fail_attempt(c, err.message[0] ? err.message : "could not convert the request",
+                     &verdict_not_counted);
         return false;
     }
     apply_upstream_model(c, body);
@@ -942,7 +1087,17 @@ static void count_tokens_estimate(struct gw_call *c)
 static void try_next(struct gw_call *c)
 {
     const struct gateway_config *cfg = c->w->cfg;
+    bool out_of_time = false;
     while (c->next_cand < c->n_cand) {
+        unsigned total_ms = cfg->total_timeout_ms;
+        if (c->deadline_ns) {
+            uint64_t now = clock_mono_ns();
+            if (now + 1000000u >= c->deadline_ns) {
+                out_of_time = true; /* PROXY_TOTAL_TIMEOUT_SEC spent: no further attempt */
+                break;
+            }
+            total_ms = (unsigned)((c->deadline_ns - now) / 1000000u);
+        }
         reset_attempt(c);
         c->attempt++;
         size_t k = c->next_cand++;
@@ -974,11 +1129,11 @@ static void try_next(struct gw_call *c)
             .connect_timeout_ms = cfg->connect_timeout_ms,
             .first_byte_timeout_ms = cfg->first_byte_timeout_ms,
             .idle_timeout_ms = cfg->idle_timeout_ms,
-            .total_timeout_ms = cfg->total_timeout_ms,
+            .total_timeout_ms = total_ms, /* what is left of the request's deadline */
         };
         c->xfer = upstream_start(c->w->upstream, &ur, &up_cb, c);
         if (c->xfer) return;
-        fail_attempt(c, "could not start the upstream request", false);
+        fail_attempt(c, "could not start the upstream request", &verdict_not_counted);
     }
     if (c->surface == GW_SURFACE_COUNT_TOKENS) {
         count_tokens_estimate(c);
@@ -989,7 +1144,12 @@ static void try_next(struct gw_call *c)
         pool_printf(c->req->pool, "All %d upstream channel%s failed for model '%.*s': %s",
                     c->n_failures, c->n_failures == 1 ? "" : "s", (int)c->model.n, c->model.p,
                     c->failures.n ? c->failures.p : "no channel could be tried");
-    if (c->n_failures > 0 && c->n_timeouts == c->n_failures)
+    if (out_of_time)
+        respond_final_error(c, 504, "upstream_error", "upstream_timeout",
+                            pool_printf(c->req->pool,
+                                        "%s (PROXY_TOTAL_TIMEOUT_SEC reached after %d attempt%s)",
+                                        msg, c->n_failures, c->n_failures == 1 ? "" : "s"));
+    else if (c->n_failures > 0 && c->n_timeouts == c->n_failures)
         respond_final_error(c, 504, "upstream_error", "upstream_timeout", msg);
     else if (c->n_failures > 0 && c->n_429 == c->n_failures)
         respond_final_error(c, 429, "rate_limit_error", "upstream_rate_limited", msg);
@@ -1233,6 +1393,8 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
     const char *rid = gw_request_id(req);
     copy_str(c->request_id, sizeof c->request_id, rid, strlen(rid));
     c->start_ns = req->start_ns;
+    if (w->cfg->total_timeout_ms)
+        c->deadline_ns = c->start_ns + (uint64_t)w->cfg->total_timeout_ms * 1000000u;
     c->stream = stream;
     c->attempt = -1;
     c->first_byte_ms = -1;

@@ -485,6 +485,21 @@ enum health_failure routing_failure_kind(int status, bool timeout)
     return HEALTH_FAIL_CLIENT_ERROR;
 }
 
+double routing_estimated_cost(const struct route_channel *rc, int64_t prompt, int64_t completion)
+{
+    if (!rc) return -1;
+    if (rc->cost_source == COST_PRICE && rc->price_per_call > 0) return rc->price_per_call;
+    if (prompt < 0 && completion < 0) return -1;
+    double in = prompt > 0 ? (double)prompt : 0, out = completion > 0 ? (double)completion : 0;
+    if (rc->cost_source == COST_PRICE) {
+        if (rc->price_input >= 0 && rc->price_output >= 0)
+            return (in * rc->price_input + out * rc->price_output) / 1e6;
+        return (in + out) * rc->unit_cost / 1e6; /* a bare unit cost: per 1M tokens */
+    }
+    if (rc->cost_source == COST_MANUAL) return (in + out) * rc->unit_cost / 1e6;
+    return -1;
+}
+
 unsigned routing_retry_after_ms(struct slice v, int64_t now_wall_ms)
 {
     v = slice_trim(v);

@@ -95,6 +95,13 @@ void routing_report_failure(struct routing_request *rq, const struct route_pick 
  * error was a timeout. Body-based refinements (quota texts, context-length 400s) belong to
  * the gateway's classifier. */
 enum health_failure routing_failure_kind(int status, bool timeout);
+/* The money one answer cost on a route channel: with a model price, input × prompt +
+ * output × completion tokens per million, or the per-call price; with a manual unit cost
+ * (money per 1M tokens), unit cost × total tokens / 1M; -1 when unknown (fallback cost,
+ * or no token counts for a token price). */
+double routing_estimated_cost(const struct route_channel *rc, int64_t prompt_tokens,
+                              int64_t completion_tokens);
+
 /* Parses a Retry-After header value (seconds or an HTTP date) into milliseconds; 0 when
  * absent or invalid. */
 unsigned routing_retry_after_ms(struct slice value, int64_t now_wall_ms);

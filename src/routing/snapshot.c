@@ -120,11 +120,12 @@ struct build {
     size_t n_prices;
 };
 
-static double price_of(const struct build *b, int64_t site_id, const char *model, bool *found)
+/* The price of `model` for a channel: the account's own, else its site's, else one for any
+ * site (entries with no positive unit cost are skipped). NULL when none. */
+static const struct snapshot_price *price_of(const struct build *b, int64_t site_id,
+                                             int64_t account_id, const char *model)
 {
-    *found = false;
-    double any = 0;
-    bool have_any = false;
+    const struct snapshot_price *acct = NULL, *site = NULL, *any = NULL;
     /* prices are sorted by (model, site): scan the run of this model */
     size_t lo = 0, hi = b->n_prices;
     while (lo < hi) {
@@ -136,24 +137,34 @@ static double price_of(const struct build *b, int64_t site_id, const char *model
     }
     for (size_t i = lo;
          i < b->n_prices && strcmp(b->prices[i].model ? b->prices[i].model : "", model) == 0; i++) {
-        if (b->prices[i].unit_cost <= 0) continue;
-        if (b->prices[i].site_id == site_id) {
-            *found = true;
-            return b->prices[i].unit_cost;
+        const struct snapshot_price *p = &b->prices[i];
+        if (p->unit_cost <= 0) continue;
+        if (p->account_id) {
+            if (p->account_id == account_id && !acct) acct = p;
+        } else if (p->site_id == site_id) {
+            if (!site) site = p;
+        } else if (p->site_id == 0 && !any) {
+            any = p;
         }
-        if (b->prices[i].site_id == 0) any = b->prices[i].unit_cost, have_any = true;
     }
-    *found = have_any;
-    return any;
+    return acct ? acct : site ? site : any;
 }
 
 static void resolve_cost(const struct build *b, struct route_channel *rc, const char *model)
 {
     const struct channel *c = &b->s->channels[rc->channel];
-    bool found;
-    double p = model ? price_of(b, c->site_id, model, &found) : (found = false, 0);
-    if (found) {
-        rc->unit_cost = p, rc->cost_source = COST_PRICE;
+    const struct snapshot_price *p = model ? price_of(b, c->site_id, c->account_id, model) : NULL;
+    rc->price_input = rc->price_output = rc->price_per_call = -1;
+    if (p) {
+        rc->unit_cost = p->unit_cost, rc->cost_source = COST_PRICE;
+        if (p->per_call > 0) {
+            rc->price_per_call = p->per_call;
+        } else {
+            rc->price_input = p->input_per_million > 0 ? p->input_per_million : 0;
+            rc->price_output = p->output_per_million > 0 ? p->output_per_million : 0;
+            if (p->input_per_million <= 0 && p->output_per_million <= 0)
+                rc->price_input = rc->price_output = -1; /* a bare unit cost */
+        }
     } else if (c->unit_cost > 0) {
         rc->unit_cost = c->unit_cost, rc->cost_source = COST_MANUAL;
     } else {

@@ -75,8 +75,11 @@ struct route_channel {
     int32_t priority; /* lower first */
     uint32_t weight;  /* channel weight (default 10) */
     bool enabled;
-    uint8_t cost_source;           /* enum cost_source */
-    double unit_cost;              /* resolved: price, else manual, else the fallback */
+    uint8_t cost_source; /* enum cost_source */
+    double unit_cost;    /* resolved: price, else manual, else the fallback */
+    /* The model price behind a COST_PRICE unit cost (money per 1M input / output tokens,
+     * or per call); < 0 = unknown. Used for the usage record's estimated cost. */
+    double price_input, price_output, price_per_call;
     char *upstream_model;          /* NULL = the route's model (exact) or the mapped request name */
     struct channel_health *health; /* (account, upstream model); outlives snapshots */
 };
@@ -174,11 +177,15 @@ struct snapshot_route_input {
     size_t n_channels;
 };
 
-/* A model price turned into a unit cost (e.g. the cost of a reference request). */
+/* A model price turned into a unit cost (e.g. the cost of a reference request). A price
+ * of an account wins over one of its site, which wins over one for any site. */
 struct snapshot_price {
     int64_t site_id; /* 0 = any site */
     const char *model;
     double unit_cost;
+    int64_t account_id;                           /* 0 = every account of the site */
+    double input_per_million, output_per_million; /* < 0 unknown (0 when unset: unknown) */
+    double per_call;                              /* > 0: priced per call */
 };
 
 struct snapshot_extra {

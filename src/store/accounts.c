@@ -16,7 +16,8 @@
     " a.status_reason, a.display_name, a.user_group, a.currency, a.last_checkin_at,"               \
     " a.last_balance_refresh, a.quota_per_unit, a.checkin_enabled, a.password_enc IS NOT NULL,"    \
     " a.totp_secret_enc IS NOT NULL, a.access_token_enc IS NOT NULL,"                              \
-    " a.refresh_token_enc IS NOT NULL, a.cookie_enc IS NOT NULL, a.access_expires_at"              \
+    " a.refresh_token_enc IS NOT NULL, a.cookie_enc IS NOT NULL, a.access_expires_at,"             \
+    " a.unit_cost"                                                                                 \
     " FROM accounts a JOIN sites s ON s.id = a.site_id"
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -145,6 +146,7 @@ static bool read_account(db_t *db, sqlite3_stmt *st, struct account *a)
     a->has_refresh_token = sqlite3_column_int(st, 24) != 0;
     a->has_cookie = sqlite3_column_int(st, 25) != 0;
     a->access_expires_at = sqlite3_column_int64(st, 26);
+    a->unit_cost = sqlite3_column_type(st, 27) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 27);
     if (!a->site_name || !a->status || !a->created_at || !a->updated_at) {
         account_clear(a);
         return false;
@@ -228,7 +230,8 @@ static enum store_status write_secrets(db_t *db, int64_t id, const struct accoun
                " credential_mode = coalesce(?3, credential_mode),"
                " status_reason = CASE WHEN ?4 THEN ?5 ELSE status_reason END,"
                " checkin_enabled = CASE ?6 WHEN 1 THEN 1 WHEN 2 THEN 0 ELSE checkin_enabled END,"
-               " access_expires_at = CASE WHEN ?7 THEN ?8 ELSE access_expires_at END"
+               " access_expires_at = CASE WHEN ?7 THEN ?8 ELSE access_expires_at END,"
+               " unit_cost = CASE WHEN ?10 THEN ?11 ELSE unit_cost END"
                " WHERE id = ?9");
     if (!st) return STORE_ERROR;
     sqlite3_bind_int(st, 1, f->set_user_id);
@@ -243,6 +246,11 @@ static enum store_status write_secrets(db_t *db, int64_t id, const struct accoun
     else
         sqlite3_bind_null(st, 8);
     sqlite3_bind_int64(st, 9, id);
+    sqlite3_bind_int(st, 10, f->set_unit_cost);
+    if (f->unit_cost > 0)
+        sqlite3_bind_double(st, 11, f->unit_cost);
+    else
+        sqlite3_bind_null(st, 11);
     ret = sqlite3_step(st) == SQLITE_DONE ? STORE_OK : db_step_error(db->h, "updating an account");
     sqlite3_finalize(st);
     return ret;

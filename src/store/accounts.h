@@ -41,6 +41,7 @@ struct account {
     bool checkin_enabled;
     bool has_password, has_totp, has_access_token, has_refresh_token, has_cookie;
     int64_t access_expires_at; /* 0 unknown */
+    double unit_cost;          /* manual unit cost (money per 1M tokens); 0 = not set */
 };
 
 /* The secrets of one account in plaintext (NULL = unset). Wipe with
@@ -77,6 +78,8 @@ struct account_fields {
     enum { ACCOUNT_CHECKIN_KEEP = 0, ACCOUNT_CHECKIN_ON, ACCOUNT_CHECKIN_OFF } checkin;
     int64_t access_expires_at;
     bool set_access_expires_at;
+    double unit_cost; /* ≤ 0 clears */
+    bool set_unit_cost;
 };
 
 /* A balance reading to store (and append to balance_history). */

@@ -72,20 +72,19 @@ static double col_opt(sqlite3_stmt *st, int c)
     return sqlite3_column_type(st, c) == SQLITE_NULL ? -1 : sqlite3_column_double(st, c);
 }
 
-enum store_status model_prices_list(db_t *db, int64_t account_id, struct model_price **out,
-                                    size_t *n)
+/* Reads rows of (model, input, output, per_call, group, token_id, account_id). */
+static enum store_status read_prices(db_t *db, sqlite3_stmt *st, bool one_per_model,
+                                     struct model_price **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
-    sqlite3_stmt *st = db_prepare(db->h, "SELECT model, input_per_million, output_per_million,"
-                                         " per_call, price_group, ifnull(token_id, 0) FROM"
-                                         " model_prices WHERE account_id = ? ORDER BY model, 6");
-    if (!st) return STORE_ERROR;
-    sqlite3_bind_int64(st, 1, account_id);
     size_t cap = 0;
     int rc;
     enum store_status ret = STORE_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t acct = sqlite3_column_int64(st, 6);
+        const unsigned char *model = sqlite3_column_text(st, 0);
+        if (one_per_model && *n > 0 && (*out)[*n - 1].account_id == acct && model &&
+            (*out)[*n - 1].model && strcmp((*out)[*n - 1].model, (const char *)model) == 0)
+            continue; /* a token's price after the account's own */
         if (*n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             struct model_price *np = realloc(*out, ncap * sizeof *np);
@@ -102,6 +101,7 @@ enum store_status model_prices_list(db_t *db, int64_t account_id, struct model_p
         p->per_call = col_opt(st, 3);
         p->group = db_col_strdup(st, 4);
         p->token_id = sqlite3_column_int64(st, 5);
+        p->account_id = acct;
     }
     if (ret == STORE_OK && rc != SQLITE_DONE) ret = db_step_error(db->h, "prices");
     sqlite3_finalize(st);
@@ -110,6 +110,31 @@ enum store_status model_prices_list(db_t *db, int64_t account_id, struct model_p
         *out = NULL, *n = 0;
     }
     return ret;
+}
+
+enum store_status model_prices_list(db_t *db, int64_t account_id, struct model_price **out,
+                                    size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st =
+        db_prepare(db->h, "SELECT model, input_per_million, output_per_million,"
+                          " per_call, price_group, ifnull(token_id, 0), account_id"
+                          " FROM model_prices WHERE account_id = ? ORDER BY model, 6");
+    if (!st) return STORE_ERROR;
+    sqlite3_bind_int64(st, 1, account_id);
+    return read_prices(db, st, false, out, n);
+}
+
+enum store_status model_prices_all(db_t *db, struct model_price **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = db_prepare(db->h, "SELECT model, input_per_million, output_per_million,"
+                                         " per_call, price_group, ifnull(token_id, 0), account_id"
+                                         " FROM model_prices ORDER BY account_id, model, 6");
+    if (!st) return STORE_ERROR;
+    return read_prices(db, st, true, out, n);
 }
 
 enum store_status token_models_replace(db_t *db, int64_t token_id, const char *const *names,

@@ -18,6 +18,7 @@ struct model_price {
     double per_call; /* < 0 when token-priced */
     char *group;
     int64_t token_id; /* 0 = the account's */
+    int64_t account_id;
 };
 void model_prices_free(struct model_price *p, size_t n);
 
@@ -27,6 +28,10 @@ enum store_status model_prices_replace(db_t *db, int64_t account_id, int64_t tok
 /* Every price of an account (account and token level). */
 enum store_status model_prices_list(db_t *db, int64_t account_id, struct model_price **out,
                                     size_t *n);
+
+/* Every price of every account for the routing snapshot: one row per (account, model) —
+ * the account-level price, else its first token's. Sorted by account, model. */
+enum store_status model_prices_all(db_t *db, struct model_price **out, size_t *n);
 
 /* Replaces the models of one account token. */
 enum store_status token_models_replace(db_t *db, int64_t token_id, const char *const *names,

@@ -7,7 +7,8 @@
 #include "store/store_internal.h"
 
 #define SITE_COLUMNS                                                                               \
-    "id, name, url, platform, status, proxy_url, custom_headers, created_at, updated_at, formats"
+    "id, name, url, platform, status, proxy_url, custom_headers, created_at, updated_at, formats," \
+    " global_weight"
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 void site_clear(struct site *s)
@@ -43,6 +44,7 @@ static bool read_site(sqlite3_stmt *st, struct site *s)
     s->proxy_url = db_col_strdup(st, 5);
     s->custom_headers = db_col_strdup(st, 6);
     s->formats = db_col_strdup(st, 9);
+    s->global_weight = sqlite3_column_double(st, 10);
     s->created_at = db_col_strdup(st, 7);
     s->updated_at = db_col_strdup(st, 8);
     if (!s->name || !s->url || !s->platform || !s->status || !s->created_at || !s->updated_at) {
@@ -127,8 +129,10 @@ enum store_status sites_create(db_t *db, const struct site_fields *f, struct sit
 {
     if (!f->name || !f->url || !f->platform) return STORE_INVALID;
     if (db_begin_write(db->h) != 0) return STORE_ERROR;
-    sqlite3_stmt *st = db_prepare(db->h, "INSERT INTO sites (name, url, platform, status, "
-                                         "proxy_url, custom_headers, formats) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    sqlite3_stmt *st = db_prepare(
+        db->h, "INSERT INTO sites (name, url, platform, status, "
+               "proxy_url, custom_headers, formats, global_weight) VALUES (?, ?, ?, ?, ?, ?, ?,"
+               " ?)");
     if (!st) {
         db_rollback(db->h);
         return STORE_ERROR;
@@ -140,6 +144,7 @@ enum store_status sites_create(db_t *db, const struct site_fields *f, struct sit
     db_bind_str(st, 5, f->proxy_url);
     db_bind_str(st, 6, f->custom_headers);
     db_bind_str(st, 7, f->formats);
+    sqlite3_bind_double(st, 8, f->global_weight > 0 ? f->global_weight : 1.0);
     return write_site(db, st, 0, true, out);
 }
 
@@ -152,6 +157,7 @@ enum store_status sites_update(db_t *db, int64_t id, const struct site_fields *f
                           " proxy_url = CASE WHEN ?5 THEN ?6 ELSE proxy_url END,"
                           " custom_headers = CASE WHEN ?7 THEN ?8 ELSE custom_headers END,"
                           " formats = CASE WHEN ?10 THEN ?11 ELSE formats END,"
+                          " global_weight = coalesce(?12, global_weight),"
                           " updated_at = " NOW_SQL " WHERE id = ?9");
     if (!st) {
         db_rollback(db->h);
@@ -168,6 +174,10 @@ enum store_status sites_update(db_t *db, int64_t id, const struct site_fields *f
     sqlite3_bind_int64(st, 9, id);
     sqlite3_bind_int(st, 10, f->set_formats);
     db_bind_str(st, 11, f->formats);
+    if (f->global_weight > 0)
+        sqlite3_bind_double(st, 12, f->global_weight);
+    else
+        sqlite3_bind_null(st, 12);
     return write_site(db, st, id, false, out);
 }
 

@@ -23,6 +23,7 @@ struct site {
     char *formats;        /* "chat,messages,responses" subset; NULL = platform default */
     char *created_at;     /* ISO-8601 UTC */
     char *updated_at;
+    double global_weight; /* routing weight of the site (default 1) */
 };
 
 /* Values to write. For create, name/url/platform are required and a NULL status means
@@ -39,6 +40,7 @@ struct site_fields {
     bool set_proxy_url;
     bool set_custom_headers;
     bool set_formats;
+    double global_weight; /* > 0 writes it (create: default 1) */
 };
 
 /* Frees the strings of one site (not the struct). */

@@ -15,13 +15,13 @@
     "created_at, request_id, downstream_path, model_requested, model_actual, account_id,"          \
     " site_id, downstream_key_id, status, http_status, is_stream, attempt, first_byte_ms,"         \
     " latency_ms, prompt_tokens, completion_tokens, total_tokens, overhead_us, client_ip,"         \
-    " error_message"
+    " error_message, route_id, route_channel_id, failure_kind, estimated_cost"
 
 sqlite3_stmt *usage_insert_prepare(sqlite3 *h)
 {
     return db_prepare(h, "INSERT INTO usage_logs (" USAGE_COLUMNS ") VALUES "
                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                         "?16, ?17, ?18, ?19, ?20)");
+                         "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)");
 }
 
 /* Binds a fixed-size char array that a producer may have filled to the last byte. */
@@ -67,6 +67,13 @@ static int insert_one(sqlite3_stmt *st, const struct usage_record *r, int64_t no
     sqlite3_bind_int64(st, 18, r->overhead_us);
     BIND_FIELD(st, 19, r->client_ip);
     BIND_FIELD(st, 20, r->error);
+    bind_id_or_null(st, 21, r->route_id);
+    bind_id_or_null(st, 22, r->route_channel_id);
+    BIND_FIELD(st, 23, r->failure_kind);
+    if (r->has_cost)
+        sqlite3_bind_double(st, 24, r->estimated_cost);
+    else
+        sqlite3_bind_null(st, 24);
     int rc = sqlite3_step(st);
     sqlite3_clear_bindings(st); /* the SQLITE_STATIC strings belong to the batch */
     return rc == SQLITE_DONE ? 0 : -1;
@@ -231,6 +238,11 @@ enum store_status usage_logs_query(db_t *db, const struct usage_filter *f, struc
         r->overhead_us = sqlite3_column_int64(st, 18);
         copy_col(r->client_ip, sizeof r->client_ip, st, 19);
         copy_col(r->error, sizeof r->error, st, 20);
+        r->route_id = col_or(st, 21, 0);
+        r->route_channel_id = col_or(st, 22, 0);
+        copy_col(r->failure_kind, sizeof r->failure_kind, st, 23);
+        r->has_cost = sqlite3_column_type(st, 24) != SQLITE_NULL;
+        r->estimated_cost = r->has_cost ? sqlite3_column_double(st, 24) : 0;
     }
     if (rc != SQLITE_DONE) {
         db_step_error(db->h, "reading usage logs");

@@ -16,6 +16,7 @@
 #include "control/snapshot_builder.h"
 #include "routing/select.h"
 #include "store/models.h"
+#include "store/prices.h"
 
 struct fx {
     char *dir;
@@ -439,10 +440,96 @@ static void test_group_and_alias(void **state)
     json_decref(j);
 }
 
+/* The cost inputs of the weighted strategy: model prices from the store become unit costs
+ * ((input + output) / 2 per 1M tokens) over the manual unitCost of PUT /api/accounts;
+ * globalWeight of a site is validated, stored and shown. */
+static json_t *candidate_of(json_t *decision, int64_t account)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(decision, "candidates"), i, c)
+    {
+        if (json_integer_value(json_object_get(c, "accountId")) == account) return c;
+    }
+    return NULL;
+}
+
+static void test_costs_from_prices_and_accounts(void **state)
+{
+    struct fx *f = *state;
+    int st;
+    char path[64];
+    snprintf(path, sizeof path, "/api/accounts/%lld", (long long)f->acct2);
+    json_t *j = call(f, "PUT", path, "{\"unitCost\":-1}", &st);
+    assert_int_equal(st, 400);
+    json_decref(j);
+    j = call(f, "PUT", path, "{\"unitCost\":\"cheap\"}", &st);
+    assert_int_equal(st, 400);
+    json_decref(j);
+    j = call(f, "PUT", path, "{\"unitCost\":7.5}", &st);
+    assert_int_equal(st, 200);
+    assert_true(json_real_value(json_object_get(j, "unitCost")) == 7.5);
+    json_decref(j);
+    struct model_price p[] = {
+        {.model = "gpt-4o", .input_per_million = 2.5, .output_per_million = 10, .per_call = -1},
+        {.model = "claude-3-opus",
+         .input_per_million = -1,
+         .output_per_million = -1,
+         .per_call = 0.2},
+    };
+    assert_int_equal(model_prices_replace(f->db, f->acct1, 0, p, 2), STORE_OK);
+    publish(f);
+    j = call(f, "GET", "/api/routes/decision?model=gpt-4o", NULL, &st);
+    assert_int_equal(st, 200);
+    json_t *c1 = candidate_of(j, f->acct1), *c2 = candidate_of(j, f->acct2);
+    assert_non_null(c1);
+    assert_non_null(c2);
+    assert_string_equal(json_string_value(json_object_get(c1, "costSource")), "price");
+    assert_true(json_real_value(json_object_get(c1, "unitCost")) == 6.25);
+    assert_string_equal(json_string_value(json_object_get(c2, "costSource")), "manual");
+    assert_true(json_real_value(json_object_get(c2, "unitCost")) == 7.5);
+    /* the cheaper one is preferred */
+    assert_true(json_real_value(json_object_get(c1, "probability")) >
+                json_real_value(json_object_get(c2, "probability")));
+    json_decref(j);
+    j = call(f, "GET", "/api/routes/decision?model=claude-3-opus", NULL, &st);
+    c1 = candidate_of(j, f->acct1);
+    assert_true(json_real_value(json_object_get(c1, "unitCost")) == 0.2);
+    json_decref(j);
+    /* clearing the manual cost: the fallback */
+    j = call(f, "PUT", path, "{\"unitCost\":null}", &st);
+    assert_int_equal(st, 200);
+    assert_true(json_is_null(json_object_get(j, "unitCost")));
+    json_decref(j);
+    publish(f);
+    j = call(f, "GET", "/api/routes/decision?model=gpt-4o", NULL, &st);
+    assert_string_equal(json_string_value(json_object_get(candidate_of(j, f->acct2), "costSource")),
+                        "fallback");
+    json_decref(j);
+    /* a site's weight */
+    j = call(f, "GET", "/api/sites", NULL, &st);
+    json_t *sites = json_is_array(j) ? j : json_object_get(j, "items");
+    int64_t site = json_integer_value(json_object_get(json_array_get(sites, 0), "id"));
+    assert_true(json_real_value(json_object_get(json_array_get(sites, 0), "globalWeight")) == 1.0);
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/sites/%lld", (long long)site);
+    j = call(f, "PUT", path, "{\"globalWeight\":0}", &st);
+    assert_int_equal(st, 400);
+    json_decref(j);
+    j = call(f, "PUT", path, "{\"globalWeight\":\"x\"}", &st);
+    assert_int_equal(st, 400);
+    json_decref(j);
+    j = call(f, "PUT", path, "{\"globalWeight\":3}", &st);
+    assert_int_equal(st, 200);
+    assert_true(json_real_value(json_object_get(j, "globalWeight")) == 3.0);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_route_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_costs_from_prices_and_accounts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_route_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decision_and_cooldown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decision_pattern_error, setup, teardown),

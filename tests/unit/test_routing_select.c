@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -145,6 +146,94 @@ static void test_cheaper_takes_the_traffic(void **state)
     r = snapshot_find(s, SLICE_LIT("m"));
     assert_int_equal(r->channels[0].cost_source, COST_FALLBACK);
     assert_true(r->channels[0].unit_cost == 3.0);
+    snapshot_free(s);
+}
+
+/* An account's own price wins over its site's and over any site's; its components give the
+ * estimated cost of an answer (per 1M tokens, or per call); a manual unit cost is per 1M
+ * tokens; the fallback cost gives none. */
+static void test_account_prices_and_estimated_cost(void **state)
+{
+    (void)state;
+    static const char *const models[] = {"m", "img"};
+    struct snapshot_input in[3];
+    for (int i = 0; i < 3; i++)
+        in[i] = (struct snapshot_input){.account_id = i + 1,
+                                        .site_id = 1,
+                                        .site_name = "A",
+                                        .base_url = "http://a",
+                                        .api_key = "k",
+                                        .models = models,
+                                        .n_models = 2,
+                                        .unit_cost = i == 2 ? 4.0 : 0};
+    struct snapshot_price prices[] = {
+        {.site_id = 1,
+         .model = "m",
+         .unit_cost = 3.0,
+         .input_per_million = 2,
+         .output_per_million = 4,
+         .per_call = -1},
+        {.site_id = 1,
+         .account_id = 1,
+         .model = "m",
+         .unit_cost = 1.5,
+         .input_per_million = 1,
+         .output_per_million = 2,
+         .per_call = -1},
+        {.site_id = 0,
+         .model = "img",
+         .unit_cost = 0.04,
+         .per_call = 0.04,
+         .input_per_million = -1,
+         .output_per_million = -1},
+        {.site_id = 1, .account_id = 2, .model = "img", .unit_cost = 0}, /* ignored: no cost */
+    };
+    struct snapshot_extra extra = {.prices = prices, .n_prices = 4, .fallback_unit_cost = 1};
+    struct routing_snapshot *s = snapshot_build_ex(in, 3, &extra, 1);
+    assert_non_null(s);
+    const struct route *r = snapshot_find(s, SLICE_LIT("m"));
+    assert_non_null(r);
+    for (size_t i = 0; i < r->n_channels; i++) {
+        const struct route_channel *rc = &r->channels[i];
+        int64_t acct = s->channels[rc->channel].account_id;
+        assert_int_equal(rc->cost_source, COST_PRICE); /* account 3's manual cost loses too */
+        if (acct == 1) {
+            assert_true(rc->unit_cost == 1.5);
+            /* 1000 in × 1 + 500 out × 2 per 1M */
+            assert_true(fabs(routing_estimated_cost(rc, 1000, 500) - 0.002) < 1e-12);
+        } else {
+            assert_true(rc->unit_cost == 3.0);
+            assert_true(fabs(routing_estimated_cost(rc, 1000, 500) - 0.004) < 1e-12);
+        }
+        assert_true(routing_estimated_cost(rc, -1, -1) < 0); /* no tokens known */
+    }
+    r = snapshot_find(s, SLICE_LIT("img"));
+    for (size_t i = 0; i < r->n_channels; i++) {
+        const struct route_channel *rc = &r->channels[i];
+        int64_t acct = s->channels[rc->channel].account_id;
+        if (acct == 3) {
+            /* the any-site per-call price wins over the manual cost */
+            assert_int_equal(rc->cost_source, COST_PRICE);
+        }
+        assert_true(fabs(routing_estimated_cost(rc, 10, 10) - 0.04) < 1e-12);
+        assert_true(fabs(routing_estimated_cost(rc, -1, -1) - 0.04) < 1e-12);
+    }
+    snapshot_free(s);
+    /* manual and fallback costs */
+    struct snapshot_extra none = {.fallback_unit_cost = 1};
+    s = snapshot_build_ex(in, 3, &none, 2);
+    r = snapshot_find(s, SLICE_LIT("m"));
+    for (size_t i = 0; i < r->n_channels; i++) {
+        const struct route_channel *rc = &r->channels[i];
+        if (s->channels[rc->channel].account_id == 3) {
+            assert_int_equal(rc->cost_source, COST_MANUAL);
+            assert_true(fabs(routing_estimated_cost(rc, 200000, 50000) - 1.0) < 1e-12);
+        } else {
+            assert_int_equal(rc->cost_source, COST_FALLBACK);
+            assert_true(routing_estimated_cost(rc, 200000, 50000) < 0);
+        }
+    }
+    assert_true(routing_estimated_cost(NULL, 1, 1) < 0);
     snapshot_free(s);
 }
 
@@ -508,6 +597,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_weighted_split),
         cmocka_unit_test(test_cheaper_takes_the_traffic),
+        cmocka_unit_test(test_account_prices_and_estimated_cost),
         cmocka_unit_test(test_low_balance_demoted),
         cmocka_unit_test(test_priority_layers_and_exclusions),
         cmocka_unit_test(test_round_robin),

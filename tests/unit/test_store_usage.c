@@ -72,6 +72,11 @@ static void make_record(struct usage_record *r, int64_t created, int i, bool ok,
     r->overhead_us = 150;
     snprintf(r->client_ip, sizeof r->client_ip, "127.0.0.1");
     if (!ok) snprintf(r->error, sizeof r->error, "upstream 502 after %d ms", i);
+    if (!ok) snprintf(r->failure_kind, sizeof r->failure_kind, "server_error");
+    r->route_id = 7;
+    r->route_channel_id = 70 + i;
+    r->has_cost = ok;
+    r->estimated_cost = ok ? 0.25 * i : 0;
 }
 
 static int64_t count_rows(struct fx *f, enum usage_status_filter st, const char *model)
@@ -197,6 +202,8 @@ static void test_query_fields_and_order(void **state)
     r.downstream_key_id = 0;
     r.first_byte_ms = -1;
     r.prompt_tokens = r.completion_tokens = r.total_tokens = -1;
+    r.has_cost = false;
+    r.route_id = r.route_channel_id = 0;
     assert_true(usage_queue_push(&r));
     store_close(f->s);
     reopen(f);
@@ -216,6 +223,11 @@ static void test_query_fields_and_order(void **state)
     assert_int_equal(rows[0].rec.total_tokens, 30);
     assert_int_equal(rows[0].rec.account_id, 3);
     assert_string_equal(rows[0].rec.model_actual, "m1-actual");
+    assert_int_equal(rows[0].rec.route_id, 7);
+    assert_int_equal(rows[0].rec.route_channel_id, 74);
+    assert_true(rows[0].rec.has_cost);
+    assert_true(rows[0].rec.estimated_cost > 0.99 && rows[0].rec.estimated_cost < 1.01);
+    assert_string_equal(rows[0].rec.failure_kind, "");
     free(rows);
     flt.offset = 2;
     flt.limit = 10;
@@ -232,6 +244,8 @@ static void test_query_fields_and_order(void **state)
     assert_int_equal(rows[0].rec.first_byte_ms, -1);
     assert_int_equal(rows[0].rec.prompt_tokens, -1);
     assert_string_equal(rows[0].rec.error, "upstream 502 after 2 ms");
+    assert_string_equal(rows[0].rec.failure_kind, "server_error");
+    assert_false(rows[0].rec.has_cost);
     free(rows);
     /* The unterminated record was stored with its strings cut at the field size. */
     flt = (struct usage_filter){.limit = 1, .offset = 5};
@@ -240,6 +254,9 @@ static void test_query_fields_and_order(void **state)
     assert_int_equal(strlen(rows[0].rec.request_id), sizeof r.request_id - 1);
     assert_int_equal(rows[0].rec.account_id, 0);
     assert_int_equal(rows[0].rec.site_id, 0);
+    assert_int_equal(rows[0].rec.route_id, 0);
+    assert_int_equal(strlen(rows[0].rec.failure_kind), sizeof r.failure_kind - 1);
+    assert_false(rows[0].rec.has_cost);
     free(rows);
     db_close(db);
 }

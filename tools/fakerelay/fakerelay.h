@@ -47,6 +47,9 @@ struct fr_config {
     unsigned chunk_delay_ms; /* pause before each content chunk (default 0) */
     unsigned delay_ms;       /* slow-first-byte delay (default 500) */
     unsigned cut_after;      /* content chunks sent before a `cut` (default 1) */
+    unsigned retry_after;    /* Retry-After seconds of 429/529 (default 1) */
+    unsigned fail_first;     /* --fault applies to the first N requests only; 0 = all */
+    unsigned flap_period;    /* --fault applies to N requests, then N fine, and so on */
     unsigned embedding_dim;  /* embedding vector size (default 8) */
     bool verbose;            /* one diagnostic line per request on stderr */
     unsigned formats;        /* FR_FORMAT_* surfaces served (default chat) */
@@ -95,6 +98,7 @@ struct pf_state;
 
 struct fr_app {
     struct fr_config cfg;
+    atomic_uint_fast64_t faultable_seq; /* POST requests seen (for --fail-first / --flap-period) */
     struct fr_stats *stats;
     struct pf_state *platform; /* emulated management API (platform.h); NULL = plain relay */
     struct fr_worker *workers;
@@ -127,8 +131,16 @@ enum fr_fault {
     FR_FAULT_SLOW_FIRST_BYTE,
     FR_FAULT_CUT,
     FR_FAULT_BAD_JSON,
-    FR_FAULT_529,          /* overloaded (Claude's 529 overloaded_error) */
-    FR_FAULT_STREAM_ERROR, /* stream: an error event in the surface's shape mid-stream */
+    FR_FAULT_529,            /* overloaded (Claude's 529 overloaded_error) */
+    FR_FAULT_STREAM_ERROR,   /* stream: an error event in the surface's shape mid-stream */
+    FR_FAULT_429_BARE,       /* 429 without Retry-After */
+    FR_FAULT_503,            /* 503 service unavailable */
+    FR_FAULT_STALL,          /* stream: cut_after chunks, then nothing, connection kept open */
+    FR_FAULT_NO_DONE,        /* stream: every frame but the final [DONE] / message_stop */
+    FR_FAULT_CONTEXT_LENGTH, /* 400 context_length_exceeded (client's fault) */
+    FR_FAULT_CONTENT_FILTER, /* 400 content_filter (client's fault) */
+    FR_FAULT_QUOTA,          /* 403 insufficient_user_quota (New API's "no quota") */
+    FR_FAULT_EMPTY,          /* 200 with no content (empty text) */
 };
 
 /* The error body shape of a surface. */
@@ -245,6 +257,9 @@ bool fr_fault_from_model(const char *model, enum fr_fault *out);
  * Returns true when the request was taken over: for slow-first-byte the handler `fn` runs
  * after the delay. The others (cut, bad-json) are applied by fr_reply_send. */
 bool fr_fault_apply(struct fr_call *call, fr_handler_fn fn);
+/* --fault's schedule: whether the next POST request gets it (--fail-first N: the first N;
+ * --flap-period N: N requests with it, N without, …; neither: always). Counts the request. */
+bool fr_fault_scheduled(struct fr_app *app);
 
 /* ---- small helpers (util.c) ---- */
 

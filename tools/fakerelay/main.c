@@ -36,7 +36,15 @@ static void usage(FILE *f)
         "  --verbose              one line per request on stderr              FAKERELAY_VERBOSE\n"
         "  --formats a,b          surfaces served: chat, messages, responses  FAKERELAY_FORMATS\n"
         "                         (default chat)\n"
-        "Faults: 500 429 529 reset silence slow-first-byte cut bad-json stream-error\n"
+        "  --retry-after S        Retry-After of 429/529 faults (default 1)   "
+        "FAKERELAY_RETRY_AFTER\n"
+        "  --fail-first N         --fault hits only the first N POSTs         "
+        "FAKERELAY_FAIL_FIRST\n"
+        "  --flap-period N        --fault hits N POSTs, spares N, …           "
+        "FAKERELAY_FLAP_PERIOD\n"
+        "Faults: 500 429 429-no-retry-after 503 529 reset silence slow-first-byte cut\n"
+        "bad-json (malformed) stall no-done stream-error context-length content-filter quota\n"
+        "empty\n"
         "(see README.md).\n"
         "The first line on stdout is \"listening HOST:PORT\".\n",
         f);
@@ -102,6 +110,9 @@ enum {
     OPT_EMB_DIM,
     OPT_VERBOSE,
     OPT_FORMATS,
+    OPT_RETRY_AFTER,
+    OPT_FAIL_FIRST,
+    OPT_FLAP_PERIOD,
     OPT_HELP,
 };
 
@@ -198,6 +209,12 @@ static bool apply(struct fr_config *cfg, int opt, const char *optname, const cha
     case OPT_VERBOSE:
         cfg->verbose = !(val && strcmp(val, "0") == 0);
         return true;
+    case OPT_RETRY_AFTER:
+        return parse_uint(optname, val, 86400, &cfg->retry_after);
+    case OPT_FAIL_FIRST:
+        return parse_uint(optname, val, 100000000, &cfg->fail_first);
+    case OPT_FLAP_PERIOD:
+        return parse_uint(optname, val, 100000000, &cfg->flap_period);
     case OPT_FORMATS:
         if (!fr_formats_parse(val, &cfg->formats)) {
             fprintf(stderr, "fakerelay: %s wants a list of chat, messages, responses, got \"%s\"\n",
@@ -224,6 +241,9 @@ static const struct option long_opts[] = {
     {"embedding-dim", required_argument, NULL, OPT_EMB_DIM},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"formats", required_argument, NULL, OPT_FORMATS},
+    {"retry-after", required_argument, NULL, OPT_RETRY_AFTER},
+    {"fail-first", required_argument, NULL, OPT_FAIL_FIRST},
+    {"flap-period", required_argument, NULL, OPT_FLAP_PERIOD},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -246,6 +266,9 @@ static const struct {
     {"FAKERELAY_EMBEDDING_DIM", OPT_EMB_DIM},
     {"FAKERELAY_VERBOSE", OPT_VERBOSE},
     {"FAKERELAY_FORMATS", OPT_FORMATS},
+    {"FAKERELAY_RETRY_AFTER", OPT_RETRY_AFTER},
+    {"FAKERELAY_FAIL_FIRST", OPT_FAIL_FIRST},
+    {"FAKERELAY_FLAP_PERIOD", OPT_FLAP_PERIOD},
 };
 
 int fr_config_parse(struct fr_config *cfg, int argc, char **argv)
@@ -259,6 +282,7 @@ int fr_config_parse(struct fr_config *cfg, int argc, char **argv)
         .chunk_delay_ms = 0,
         .delay_ms = 500,
         .cut_after = 1,
+        .retry_after = 1,
         .embedding_dim = 8,
         .formats = FR_FORMAT_CHAT,
     };
@@ -285,6 +309,11 @@ int fr_config_parse(struct fr_config *cfg, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "fakerelay: unexpected argument \"%s\"\n", argv[optind]);
+        return -1;
+    }
+    if ((cfg->fail_first || cfg->flap_period) && !cfg->fault) cfg->fault = "500";
+    if (cfg->fail_first && cfg->flap_period) {
+        fprintf(stderr, "fakerelay: --fail-first and --flap-period exclude each other\n");
         return -1;
     }
     cfg->models = split_models(models, &cfg->n_models);

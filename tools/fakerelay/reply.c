@@ -31,6 +31,7 @@ struct fr_async {
     size_t next;            /* next frame to write */
     size_t end;             /* frames written before the end (fewer when cut) */
     bool cut;               /* end by closing the connection, without the last chunk */
+    bool stall;             /* stop sending, keep the connection open (the stall fault) */
     bool waited;            /* the pause before frame `next` is over */
     bool waiting_drain;
     unsigned cut_waited_ms;
@@ -339,6 +340,7 @@ static void pump(struct fr_async *a)
         }
     }
     if (!a->req) return;
+    if (a->stall) return; /* nothing more, ever: on_abort ends it when the client leaves */
     if (a->cut) {
         cut_stream(a);
         return;
@@ -391,7 +393,7 @@ static void send_whole(struct fr_call *call, struct fr_reply *r)
 {
     const char *ct = r->content_type ? r->content_type : "application/json";
     if (call->fault == FR_FAULT_BAD_JSON) r->body.n /= 2; /* a JSON body cut in half */
-    if (call->fault != FR_FAULT_CUT) {
+    if (call->fault != FR_FAULT_CUT && call->fault != FR_FAULT_STALL) {
         http_request_t *req = call->req;
         call_detach(call);
         respond(req, call->cfg, r->status, ct, r->body, NULL, 0);
@@ -419,6 +421,7 @@ static void send_whole(struct fr_call *call, struct fr_reply *r)
         client_gone(a);
         return;
     }
+    if (call->fault == FR_FAULT_STALL) return; /* half a body, then silence */
     cut_stream(a);
 }
 
@@ -444,11 +447,14 @@ void fr_reply_send(struct fr_call *call, struct fr_reply *r)
         size_t i = r->n_content ? r->first_content : 0;
         r->frames[i].n /= 2; /* one frame whose JSON stops half way */
     }
-    if (call->fault == FR_FAULT_CUT) {
+    if (call->fault == FR_FAULT_CUT || call->fault == FR_FAULT_STALL) {
         size_t k = call->cut_after < r->n_content ? call->cut_after : r->n_content;
         a->end = r->first_content + k;
-        a->cut = true;
+        a->cut = call->fault == FR_FAULT_CUT;
+        a->stall = call->fault == FR_FAULT_STALL;
     }
+    if (call->fault == FR_FAULT_NO_DONE && a->end > 0)
+        a->end--; /* the final frame ([DONE], message_stop, response.completed) never comes */
     struct http_header h[] = {
         {SLICE_LIT("Content-Type"), SLICE_LIT("text/event-stream")},
         {SLICE_LIT("Cache-Control"), SLICE_LIT("no-cache")},

@@ -201,14 +201,19 @@ static void on_request(http_request_t *req, void *ud)
     struct slice fh = slice_trim(http_request_header(req, "x-fake-fault"));
     if (fh.p && fh.n && !slice_eq_str(fh, "none") && !fr_fault_parse(fh, &call->fault)) {
         fr_reply_error(call, 400, "invalid_request_error", "invalid_fake_fault",
-                       "fakerelay: unknown fault \"%.*s\" (known: 500 429 529 reset silence "
-                       "slow-first-byte cut bad-json stream-error)",
+                       "fakerelay: unknown fault \"%.*s\" (known: 500 429 429-no-retry-after 503 "
+                       "529 reset silence slow-first-byte cut bad-json malformed stall no-done "
+                       "stream-error context-length content-filter quota empty)",
                        (int)(fh.n > 64 ? 64 : fh.n), fh.p);
         return;
     }
     if (route->json_body && !parse_body(call)) return;
     if (call->fault == FR_FAULT_NONE && call->model) fr_fault_from_model(call->model, &call->fault);
-    if (call->fault == FR_FAULT_NONE && cfg->fault)
+    /* A scheduled --fault (--fail-first, --flap-period) counts and hits POST requests only,
+     * so /v1/models keeps working while the relay is registered. */
+    bool scheduled = cfg->fail_first || cfg->flap_period;
+    if (call->fault == FR_FAULT_NONE && cfg->fault &&
+        (!scheduled || (route->json_body && fr_fault_scheduled(w->app))))
         fr_fault_parse(slice_from(cfg->fault), &call->fault);
     if (call->model) fr_stats_model(st, call->model);
     if (call->fault != FR_FAULT_NONE) fr_stats_fault(st, fr_fault_name(call->fault));
