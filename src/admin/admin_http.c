@@ -43,13 +43,13 @@ static void deliver(void *arg)
         http_request_finish(req);
     } else {
         char line[512];
-        int n = snprintf(line, sizeof line,
-                         "{\"ts\":%lld,\"ip\":\"%s\",\"method\":\"%s\",\"path\":\"%.*s\","
-                         "\"status\":%d,\"ms\":%llu,\"admin\":true}",
-                         (long long)clock_wall_ms(), req->client_ip, job->method,
-                         (int)(req->path.n > 200 ? 200 : req->path.n), req->path.p,
-                         job->resp.status,
-                         (unsigned long long)((clock_mono_ns() - req->start_ns) / 1000000u));
+        int n =
+            snprintf(line, sizeof line,
+                     "{\"ts\":%lld,\"ip\":\"%s\",\"method\":\"%s\",\"path\":\"%.*s\","
+                     "\"status\":%d,\"ms\":%llu,\"admin\":true}",
+                     (long long)clock_wall_ms(), req->client_ip, job->method,
+                     (int)(req->path.n > 200 ? 200 : req->path.n), req->path.p, job->resp.status,
+                     (unsigned long long)((clock_mono_ns() - req->start_ns) / 1000000u));
         /* the path is logged raw: admin paths are ASCII ids, quotes are replaced */
         for (int i = 0; i < n && i < (int)sizeof line; i++)
             if (line[i] == '\\') line[i] = '/';
@@ -136,8 +136,7 @@ void admin_http_dispatch(struct gw_worker *w, http_request_t *req, void *arg)
     (void)arg;
     struct admin_job *job = calloc(1, sizeof *job);
     if (!job) {
-        http_respond_json(req, 503,
-                          SLICE_LIT("{\"success\":false,\"message\":\"out of memory\"}"));
+        http_respond_json(req, 503, SLICE_LIT("{\"success\":false,\"message\":\"out of memory\"}"));
         return;
     }
     job->w = w;

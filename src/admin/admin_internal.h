@@ -56,7 +56,8 @@ void admin_accounts_login(const struct admin_ctx *ctx, const struct admin_reques
 void admin_accounts_verify_token(const struct admin_ctx *ctx, const struct admin_request *req,
                                  struct admin_response *resp);
 void admin_account_balance(const struct admin_ctx *ctx, int64_t id, struct admin_response *resp);
-/* GET /api/accounts/:id/balance-history?limit= → {items:[{balance, used, recordedAt}], todaySpend}. */
+/* GET /api/accounts/:id/balance-history?limit= → {items:[{balance, used, recordedAt}], todaySpend}.
+ */
 void admin_account_balance_history(const struct admin_ctx *ctx, const struct admin_request *req,
                                    int64_t id, struct admin_response *resp);
 void admin_account_rebind(const struct admin_ctx *ctx, const struct admin_request *req, int64_t id,

@@ -660,10 +660,10 @@ void admin_account_balance_history(const struct admin_ctx *ctx, const struct adm
     }
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(items, json_pack("{s:f, s:o, s:s}", "balance", pts[i].balance,
-                                               "used", pts[i].used < 0 ? json_null()
-                                                                       : json_real(pts[i].used),
-                                               "recordedAt", pts[i].recorded_at));
+        json_array_append_new(items,
+                              json_pack("{s:f, s:o, s:s}", "balance", pts[i].balance, "used",
+                                        pts[i].used < 0 ? json_null() : json_real(pts[i].used),
+                                        "recordedAt", pts[i].recorded_at));
     free(pts);
     char since[32];
     local_day_start_iso(since);

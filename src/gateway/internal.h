@@ -34,19 +34,19 @@ struct gw_worker {
     const struct gateway_config *cfg;
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wake;          /* mailbox, posts and commands */
-    uv_timer_t stats_timer;   /* publishes in_flight for the main thread */
+    uv_async_t wake;        /* mailbox, posts and commands */
+    uv_timer_t stats_timer; /* publishes in_flight for the main thread */
     http_server_t *server;
     upstream_t *upstream;
-    struct routing_snapshot *snap;                 /* this worker's current snapshot */
-    _Atomic(struct routing_snapshot *) mailbox;    /* next snapshot, set by publishers */
+    struct routing_snapshot *snap;              /* this worker's current snapshot */
+    _Atomic(struct routing_snapshot *) mailbox; /* next snapshot, set by publishers */
     pthread_mutex_t post_mu;
     struct gw_post *posts, *posts_tail;
-    atomic_int command;       /* GW_CMD_* bits */
-    atomic_size_t in_flight;  /* copied from the server every 50 ms */
+    atomic_int command;      /* GW_CMD_* bits */
+    atomic_size_t in_flight; /* copied from the server every 50 ms */
     bool draining;
     bool stopping;
-    struct gw_call *calls;    /* proxied requests in flight (for a forced stop) */
+    struct gw_call *calls; /* proxied requests in flight (for a forced stop) */
     struct gw_waf_cookie waf[GW_WAF_COOKIES];
     unsigned waf_next;
     uv_sem_t started;

@@ -17,21 +17,21 @@ fetch_client_t *fetch_client_new(void);
 void fetch_client_free(fetch_client_t *c);
 
 struct fetch_request {
-    const char *method;               /* "GET" (default when NULL), "POST", … */
+    const char *method; /* "GET" (default when NULL), "POST", … */
     const char *url;
     const struct http_header *headers;
     size_t n_headers;
     struct slice body;
-    const char *proxy_url;            /* NULL or "" = none */
-    unsigned timeout_ms;              /* whole request; default 30 s */
-    size_t max_response_bytes;        /* default 16 MiB; larger → error */
+    const char *proxy_url;     /* NULL or "" = none */
+    unsigned timeout_ms;       /* whole request; default 30 s */
+    size_t max_response_bytes; /* default 16 MiB; larger → error */
 };
 
 struct fetch_response {
-    int status;                       /* 0 when the request failed before a status */
-    struct buf body;                  /* owned by the response: fetch_response_free */
-    char error[256];                  /* empty on success; readable reason otherwise */
-    struct buf headers_raw;           /* raw response header block (Name: value\r\n …) */
+    int status;             /* 0 when the request failed before a status */
+    struct buf body;        /* owned by the response: fetch_response_free */
+    char error[256];        /* empty on success; readable reason otherwise */
+    struct buf headers_raw; /* raw response header block (Name: value\r\n …) */
 };
 
 /* Performs the request. Returns 0 when a status was received (any status), -1 on a

@@ -76,7 +76,7 @@ struct ip_count {
 };
 
 struct http_conn {
-    bool in_counters; /* counted in the server's ctr_open */
+    bool in_counters;                /* counted in the server's ctr_open */
     http_server_t *srv;              /* NULL once the server is freed (orphan) */
     struct http_conn *next, *prev;   /* srv->conns */
     struct http_conn *dnext, *dprev; /* srv->deferred */
@@ -123,7 +123,7 @@ struct http_conn {
     bool msg_done;     /* parser delivered message_complete */
     bool ev_headers;   /* parser paused after the headers */
     bool body_too_large;
-    bool body_over_budget; /* the process-wide body budget refused this body */
+    bool body_over_budget;  /* the process-wide body budget refused this body */
     uint64_t body_reserved; /* bytes of the process-wide body budget this request holds */
     bool http10;
     bool is_head;
@@ -654,8 +654,9 @@ static void conn_error(struct http_conn *c, int status, const char *extra_header
         break;
     case 503:
         code = c->body_over_budget ? "overloaded" : "too_many_connections";
-        msg = c->body_over_budget ? "The server holds too many request bodies right now; retry later."
-                                  : "The server has too many connections; retry later.";
+        msg = c->body_over_budget
+                  ? "The server holds too many request bodies right now; retry later."
+                  : "The server has too many connections; retry later.";
         break;
     case 505:
         code = "http_version_not_supported";

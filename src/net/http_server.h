@@ -39,21 +39,21 @@ typedef struct http_server http_server_t;
 typedef struct http_request http_request_t;
 
 struct http_request {
-    pool_t *pool;             /* request memory; destroyed when the request is finished */
-    struct slice method;      /* "GET", "POST", … */
-    struct slice target;      /* as sent: path and query */
-    struct slice path;        /* target before '?' */
-    struct slice query;       /* after '?', empty when none */
+    pool_t *pool;                /* request memory; destroyed when the request is finished */
+    struct slice method;         /* "GET", "POST", … */
+    struct slice target;         /* as sent: path and query */
+    struct slice path;           /* target before '?' */
+    struct slice query;          /* after '?', empty when none */
     struct http_header *headers; /* names and values as sent (values trimmed), in the pool */
     size_t n_headers;
-    struct slice body;        /* whole body (de-chunked), in the pool; empty when none */
-    char client_ip[46];       /* peer address as text */
-    uint64_t start_ns;        /* monotonic time the request's first byte was read */
-    bool expect_continue;     /* the client sent Expect: 100-continue */
-    uint64_t content_length;  /* declared length; 0 when none or chunked */
-    bool chunked;             /* Transfer-Encoding: chunked */
-    void *user;               /* for the handler */
-    struct http_conn *conn;   /* private to the server */
+    struct slice body;       /* whole body (de-chunked), in the pool; empty when none */
+    char client_ip[46];      /* peer address as text */
+    uint64_t start_ns;       /* monotonic time the request's first byte was read */
+    bool expect_continue;    /* the client sent Expect: 100-continue */
+    uint64_t content_length; /* declared length; 0 when none or chunked */
+    bool chunked;            /* Transfer-Encoding: chunked */
+    void *user;              /* for the handler */
+    struct http_conn *conn;  /* private to the server */
 };
 
 enum http_verdict {
@@ -70,15 +70,15 @@ struct http_handlers {
 };
 
 struct http_server_config {
-    const char *host;               /* listen address, e.g. "0.0.0.0" or "::" */
-    int port;                       /* 0 = pick a free port (see http_server_port) */
-    uint64_t max_body_bytes;        /* 413 above this (default 32 MiB) */
-    unsigned header_timeout_ms;     /* 408 when headers are not complete in time (default 10 s) */
-    unsigned body_timeout_ms;       /* 408 when the body is not complete in time (default 600 s) */
-    unsigned body_idle_timeout_ms;  /* 408 when no body byte arrives for this long (default 30 s) */
-    unsigned keepalive_timeout_ms;  /* idle keep-alive connections close (default 75 s) */
-    unsigned max_connections;       /* per server (worker); excess accepted and closed with 503
-                                       (0 = no limit) */
+    const char *host;              /* listen address, e.g. "0.0.0.0" or "::" */
+    int port;                      /* 0 = pick a free port (see http_server_port) */
+    uint64_t max_body_bytes;       /* 413 above this (default 32 MiB) */
+    unsigned header_timeout_ms;    /* 408 when headers are not complete in time (default 10 s) */
+    unsigned body_timeout_ms;      /* 408 when the body is not complete in time (default 600 s) */
+    unsigned body_idle_timeout_ms; /* 408 when no body byte arrives for this long (default 30 s) */
+    unsigned keepalive_timeout_ms; /* idle keep-alive connections close (default 75 s) */
+    unsigned max_connections;      /* per server (worker); excess accepted and closed with 503
+                                      (0 = no limit) */
     unsigned max_connections_per_ip; /* per server; excess gets 429 and close (0 = no limit) */
 };
 

@@ -38,8 +38,8 @@ enum upstream_error {
 const char *upstream_error_name(enum upstream_error e);
 
 struct upstream_config {
-    const char *ca_file;        /* CA bundle (default /etc/ssl/certs/ca-certificates.crt) */
-    unsigned max_connections;   /* idle+busy connection cache of this worker (default 256) */
+    const char *ca_file;      /* CA bundle (default /etc/ssl/certs/ca-certificates.crt) */
+    unsigned max_connections; /* idle+busy connection cache of this worker (default 256) */
 };
 
 /* Creates the worker's client (caller owns; upstream_destroy frees). NULL on failure. */
@@ -48,16 +48,16 @@ upstream_t *upstream_create(uv_loop_t *loop, const struct upstream_config *cfg);
 void upstream_destroy(upstream_t *u);
 
 struct upstream_request {
-    struct slice method;              /* "POST" */
-    const char *url;                  /* absolute http(s) URL, NUL-terminated */
+    struct slice method;               /* "POST" */
+    const char *url;                   /* absolute http(s) URL, NUL-terminated */
     const struct http_header *headers; /* sent as given (Host, Content-Length added) */
     size_t n_headers;
-    struct slice body;                /* borrowed: must stay valid until on_done or abort */
-    const char *proxy_url;            /* NULL or "" = none; http://, https://, socks5h:// */
-    unsigned connect_timeout_ms;      /* default 10 s */
-    unsigned first_byte_timeout_ms;   /* from request sent to first response byte; 0 = none */
-    unsigned idle_timeout_ms;         /* between response bytes; 0 = none; suspended while paused */
-    unsigned total_timeout_ms;        /* 0 = none */
+    struct slice body;              /* borrowed: must stay valid until on_done or abort */
+    const char *proxy_url;          /* NULL or "" = none; http://, https://, socks5h:// */
+    unsigned connect_timeout_ms;    /* default 10 s */
+    unsigned first_byte_timeout_ms; /* from request sent to first response byte; 0 = none */
+    unsigned idle_timeout_ms;       /* between response bytes; 0 = none; suspended while paused */
+    unsigned total_timeout_ms;      /* 0 = none */
 };
 
 enum upstream_data_verdict { UPSTREAM_CONTINUE = 0, UPSTREAM_PAUSE = 1 };

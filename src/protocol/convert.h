@@ -23,8 +23,8 @@
 /* A client-facing failure of a conversion: the status and message to answer with (in the
  * client's API shape, which the gateway writes with protocol/errors.h). */
 struct conv_error {
-    int status;        /* 400 for invalid client input, 502 for an unusable upstream answer */
-    char type[40];     /* "invalid_request_error", "api_error", … */
+    int status;    /* 400 for invalid client input, 502 for an unusable upstream answer */
+    char type[40]; /* "invalid_request_error", "api_error", … */
     char message[300];
 };
 
@@ -48,19 +48,19 @@ struct conv {
     enum api_format client;
     enum api_format upstream;
     const struct ir_profile *profile;
-    const struct ir_request *req;  /* decoded client request */
-    struct slice client_model;     /* the model name the client asked for (echoed back) */
-    long created;                  /* unix seconds, for ids and `created` fields */
+    const struct ir_request *req;      /* decoded client request */
+    struct slice client_model;         /* the model name the client asked for (echoed back) */
+    long created;                      /* unix seconds, for ids and `created` fields */
     struct conv_tool_name *tool_names; /* filled by conv_encode_request */
     size_t n_tool_names;
-    struct ir_usage usage;         /* latest usage snapshot seen (stream or response) */
-    struct slice upstream_model;   /* model the upstream reported (non-stream response; for
-                                    * the x-gateway-upstream-model header and the logs) */
+    struct ir_usage usage;       /* latest usage snapshot seen (stream or response) */
+    struct slice upstream_model; /* model the upstream reported (non-stream response; for
+                                  * the x-gateway-upstream-model header and the logs) */
     struct conv_stream_state *stream;
-    size_t stream_max_bytes;       /* budget of a stream conversion's accumulators (text and
-                                      arguments kept for Responses `*.done` events, …);
-                                      0 = 64 MiB. Exceeding it ends the client stream with
-                                      an error event. */
+    size_t stream_max_bytes; /* budget of a stream conversion's accumulators (text and
+                                arguments kept for Responses `*.done` events, …);
+                                0 = 64 MiB. Exceeding it ends the client stream with
+                                an error event. */
     /* Set by conv_encode_request for a B upstream when structured output is emulated with
      * the tool trick (§3.7): the upstream request carries the synthetic tool
      * CONV_JSON_TOOL_NAME; the response/stream half turns its tool_use into text (the

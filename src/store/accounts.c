@@ -459,8 +459,9 @@ enum store_status accounts_spend_since(db_t *db, int64_t id, const char *since_i
                            "ORDER BY id DESC LIMIT 1",
                            id, NULL, &b1, &u1, &hu1);
     double rewards = 0;
-    sqlite3_stmt *st = db_prepare(db->h, "SELECT coalesce(sum(reward), 0) FROM checkin_logs WHERE "
-                                         "account_id = ? AND status = 'success' AND created_at >= ?");
+    sqlite3_stmt *st =
+        db_prepare(db->h, "SELECT coalesce(sum(reward), 0) FROM checkin_logs WHERE "
+                          "account_id = ? AND status = 'success' AND created_at >= ?");
     if (st) {
         sqlite3_bind_int64(st, 1, id);
         db_bind_str(st, 2, since_iso);

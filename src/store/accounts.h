@@ -119,7 +119,7 @@ enum store_status accounts_spend_since(db_t *db, int64_t id, const char *since_i
 
 struct balance_point {
     double balance;
-    double used;        /* < 0 unknown */
+    double used; /* < 0 unknown */
     char recorded_at[32];
 };
 /* The newest `limit` balance snapshots of an account, newest first (caller frees *out). */

@@ -15,7 +15,7 @@
 /* WAL files above this size are truncated back after a checkpoint. */
 #define JOURNAL_SIZE_LIMIT (64 * 1024 * 1024)
 #define BUSY_TIMEOUT_MS    5000
-#define KEY_CHECK_PLAIN STORE_KEY_CHECK_PLAIN
+#define KEY_CHECK_PLAIN    STORE_KEY_CHECK_PLAIN
 
 static char *fmt_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *fmt_err(const char *fmt, ...)

@@ -43,7 +43,7 @@ void db_close(db_t *db);
  * (channel_rows_free). */
 struct channel_row {
     int64_t account_id;
-    int64_t token_id;     /* account_tokens.id; 0 = the account's own API token */
+    int64_t token_id; /* account_tokens.id; 0 = the account's own API token */
     int64_t site_id;
     char *site_name;
     char *platform;       /* "openai", "claude", "new-api", … */

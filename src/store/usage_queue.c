@@ -29,8 +29,8 @@
 #define USAGE_QUEUE_CAPACITY 8192u
 
 struct usage_queue {
-    atomic_size_t *seqs;        /* per slot: Vyukov's sequence number */
-    struct usage_record *recs;  /* per slot: the record */
+    atomic_size_t *seqs;       /* per slot: Vyukov's sequence number */
+    struct usage_record *recs; /* per slot: the record */
     size_t mask;
     alignas(64) atomic_size_t enq; /* next position producers claim */
     alignas(64) atomic_size_t deq; /* next position the consumer reads */

@@ -48,12 +48,15 @@ static void test_acw_known_vectors(void **state)
 {
     (void)state;
     char out[41];
-    assert_int_equal(acw_challenge_compute("0123456789ABCDEF0123456789ABCDEF01234567", NULL, out), 0);
+    assert_int_equal(acw_challenge_compute("0123456789ABCDEF0123456789ABCDEF01234567", NULL, out),
+                     0);
     assert_string_equal(out, "d2c7186598ab1a508a4f6064e4fa746323ab17c6");
-    assert_int_equal(acw_challenge_compute("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", NULL, out), 0);
+    assert_int_equal(acw_challenge_compute("FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", NULL, out),
+                     0);
     assert_string_equal(out, "cfffe89fff7a9ff9f9eafeaccffc96ffd87ffc8a");
     /* lower-case arg1 gives the same answer */
-    assert_int_equal(acw_challenge_compute("b8b78dda1d5cd2598aaee9dd6975913aa490bae3", NULL, out), 0);
+    assert_int_equal(acw_challenge_compute("b8b78dda1d5cd2598aaee9dd6975913aa490bae3", NULL, out),
+                     0);
     assert_string_equal(out, "699dbedad126579b6bc0ebb91eaae8d7af3548b5");
 }
 
