@@ -1092,8 +1092,10 @@ static void try_next(struct gw_call *c)
         unsigned total_ms = cfg->total_timeout_ms;
         if (c->deadline_ns) {
             uint64_t now = clock_mono_ns();
-            if (now + 1000000u >= c->deadline_ns) {
-                out_of_time = true; /* PROXY_TOTAL_TIMEOUT_SEC spent: no further attempt */
+            /* PROXY_TOTAL_TIMEOUT_SEC spent, or too little of it left for an attempt to
+             * be worth starting (under 100 ms): no further attempt. */
+            if (now + 100000000u >= c->deadline_ns) {
+                out_of_time = true;
                 break;
             }
             total_ms = (unsigned)((c->deadline_ns - now) / 1000000u);
@@ -1144,6 +1146,7 @@ static void try_next(struct gw_call *c)
         pool_printf(c->req->pool, "All %d upstream channel%s failed for model '%.*s': %s",
                     c->n_failures, c->n_failures == 1 ? "" : "s", (int)c->model.n, c->model.p,
                     c->failures.n ? c->failures.p : "no channel could be tried");
+    if (c->deadline_ns && clock_mono_ns() + 100000000u >= c->deadline_ns) out_of_time = true;
     if (out_of_time)
         respond_final_error(c, 504, "upstream_error", "upstream_timeout",
                             pool_printf(c->req->pool,
