@@ -39,6 +39,7 @@
 #include "store/usage_queue.h"
 
 #define MAX_CANDIDATES  16
+#define CONVERT_OFFLOAD_BYTES (64 * 1024)
 #define ERROR_BODY_KEEP (64 * 1024)
 
 struct gw_call {
@@ -58,6 +59,18 @@ struct gw_call {
     bool inject_usage; /* metarelay asked for it upstream: strip it again */
     struct slice passthrough_body;
     struct ir_request *ir; /* decoded on the first converting attempt */
+    /* Large bodies (> CONVERT_OFFLOAD_BYTES) are decoded, and encoded for the first
+     * converting candidate, on libuv's thread pool: a 200 KB body costs milliseconds of
+     * DOM work that must not stall every other stream of the io thread. */
+    uv_work_t offload;
+    bool offloading;                 /* the request pool belongs to the pool thread now */
+    enum api_format pre_fmt;         /* the format pre_cv / pre_body were encoded for */
+    struct conv *pre_cv;             /* consumed by the first attempt in that format */
+    struct slice pre_body;
+    int pre_rc;                      /* 0, or -1 with pre_err */
+    struct conv_error pre_err;
+    int decode_rc;
+    struct conv_error decode_err;
     struct ir_profile profile;
     struct routing_snapshot *snap;
     struct routing_request rq;         /* resolved route and ordered picks (routing/select.h) */
@@ -1022,6 +1035,13 @@ static int build_headers(struct gw_call *c, struct http_header **out, size_t *n_
 static bool ensure_ir(struct gw_call *c)
 {
     if (c->ir) return true;
+    if (c->decode_rc != 0) { /* decoded on the thread pool: the client's body is invalid */
+        respond_final_error(c, c->decode_err.status ? c->decode_err.status : 400,
+                            "invalid_request_error", "invalid_request",
+                            c->decode_err.message[0] ? c->decode_err.message : "Invalid request.");
+        c->want_finalize = true;
+        return false;
+    }
     struct ir_request *ir = pool_calloc(c->req->pool, sizeof *ir);
     struct conv_error err = {0};
     if (!ir) {
@@ -1050,9 +1070,19 @@ static bool attempt_body(struct gw_call *c, struct slice *body)
         return true;
     }
     if (!ensure_ir(c)) return false;
-    c->cv = conv_new(c->req->pool, c->client_fmt, c->up_fmt, &c->profile, c->ir, c->model);
     struct conv_error err = {0};
-    if (!c->cv || conv_encode_request(c->cv, body, &err) != 0) {
+    bool failed;
+    if (c->pre_cv && c->pre_fmt == c->up_fmt) { /* encoded on the thread pool */
+        c->cv = c->pre_cv;
+        c->pre_cv = NULL;
+        *body = c->pre_body;
+        err = c->pre_err;
+        failed = c->pre_rc != 0;
+    } else {
+        c->cv = conv_new(c->req->pool, c->client_fmt, c->up_fmt, &c->profile, c->ir, c->model);
+        failed = !c->cv || conv_encode_request(c->cv, body, &err) != 0;
+    }
+    if (failed) {
         if (c->cv && err.status == 400) {
             /* the request cannot be expressed for this upstream: the client's problem */
             respond_final_error(c, 400, "invalid_request_error", "invalid_request", err.message);
@@ -1184,10 +1214,70 @@ static void finalize(struct gw_call *c)
     free(c);
 }
 
+/* Thread pool side: only this request's pool and its read-only inputs are touched. */
+static void offload_work(uv_work_t *wk)
+{
+    struct gw_call *c = wk->data;
+    struct ir_request *ir = pool_calloc(c->req->pool, sizeof *ir);
+    if (!ir) {
+        c->decode_rc = -1;
+        c->decode_err.status = 503;
+        snprintf(c->decode_err.message, sizeof c->decode_err.message, "Out of memory.");
+        return;
+    }
+    c->decode_rc = conv_request_decode(c->client_fmt, c->req->pool, c->req->body, ir,
+                                       &c->decode_err);
+    if (c->decode_rc != 0) return;
+    c->ir = ir;
+    c->pre_cv = conv_new(c->req->pool, c->client_fmt, c->pre_fmt, &c->profile, ir, c->model);
+    c->pre_rc = c->pre_cv ? conv_encode_request(c->pre_cv, &c->pre_body, &c->pre_err) : -1;
+}
+
+/* Back on the io thread: go on with the attempts, unless the client left or the worker is
+ * stopping meanwhile. */
+static void offload_done(uv_work_t *wk, int status)
+{
+    struct gw_call *c = wk->data;
+    c->offloading = false;
+    c->busy--;
+    if (!c->client_gone && !c->finished) {
+        if (status != 0 || c->w->stopping)
+            respond_final_error(c, 503, "server_error", "shutting_down",
+                                "metarelay is shutting down; retry the request.");
+        else {
+            c->busy++;
+            try_next(c);
+            c->busy--;
+        }
+        if (c->finished) c->want_finalize = true;
+    }
+    if (c->want_finalize || c->client_gone || c->finished) finalize(c);
+}
+
+/* Whether the first converting candidate should be prepared on the thread pool; starts it. */
+static bool offload_conversion(struct gw_call *c)
+{
+    if (c->req->body.n <= CONVERT_OFFLOAD_BYTES || c->surface == GW_SURFACE_EMBEDDINGS ||
+        c->surface == GW_SURFACE_IMAGES || c->surface == GW_SURFACE_COUNT_TOKENS)
+        return false;
+    size_t k = 0;
+    while (k < c->n_cand && c->cand_fmt[k] == c->client_fmt) k++;
+    if (k == c->n_cand) return false; /* every candidate passes the body through */
+    c->pre_fmt = c->cand_fmt[k];
+    c->offload.data = c;
+    if (uv_queue_work(&c->w->loop, &c->offload, offload_work, offload_done) != 0) return false;
+    c->offloading = true;
+    c->busy++;
+    return true;
+}
+
 void gw_proxy_abort_all(struct gw_worker *w)
 {
-    while (w->calls) {
-        struct gw_call *c = w->calls;
+    /* A request whose body is being converted on the thread pool is ended by offload_done
+     * (its pool is in use there); every other one now. */
+    struct gw_call *c = w->calls;
+    while (c && c->offloading) c = c->next;
+    while (c) {
         if (c->xfer) {
             upstream_abort(c->xfer);
             c->xfer = NULL;
@@ -1202,6 +1292,8 @@ void gw_proxy_abort_all(struct gw_worker *w)
         }
         c->busy = 0;
         finalize(c);
+        c = w->calls;
+        while (c && c->offloading) c = c->next;
     }
 }
 
@@ -1439,7 +1531,7 @@ void gw_proxy_start(struct gw_worker *w, http_request_t *req, enum gw_surface su
                                 (int)c->model.n, c->model.p, api_format_name(c->client_fmt));
         respond_final_error(c, 404, "invalid_request_error", "model_not_found", msg);
         c->want_finalize = true;
-    } else {
+    } else if (!offload_conversion(c)) {
         try_next(c);
     }
     c->busy--;
