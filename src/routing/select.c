@@ -473,18 +473,6 @@ void routing_report_failure(struct routing_request *rq, const struct route_pick 
     if (rq->session && kind != HEALTH_FAIL_CLIENT_ERROR) sticky_drop(rq->session, p->health);
 }
 
-enum health_failure routing_failure_kind(int status, bool timeout)
-{
-    if (status == 0) return timeout ? HEALTH_FAIL_TIMEOUT : HEALTH_FAIL_CONNECT;
-    if (status == 401 || status == 403) return HEALTH_FAIL_AUTH;
-    if (status == 402) return HEALTH_FAIL_QUOTA;
-    if (status == 429) return HEALTH_FAIL_RATE_LIMIT;
-    if (status == 408) return HEALTH_FAIL_TIMEOUT;
-    if (status == 404 || status >= 500) return HEALTH_FAIL_SERVER_ERROR;
-    if (status >= 200 && status < 300) return HEALTH_FAIL_SERVER_ERROR; /* a broken 2xx */
-    return HEALTH_FAIL_CLIENT_ERROR;
-}
-
 double routing_estimated_cost(const struct route_channel *rc, int64_t prompt, int64_t completion)
 {
     if (!rc) return -1;

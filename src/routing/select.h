@@ -91,10 +91,6 @@ void routing_report_success(struct routing_request *rq, const struct route_pick 
 void routing_report_failure(struct routing_request *rq, const struct route_pick *p, uint64_t now_ns,
                             enum health_failure kind, unsigned retry_after_ms);
 
-/* Maps an HTTP status (0 = transport error) to a failure kind. `timeout`: the transport
- * error was a timeout. Body-based refinements (quota texts, context-length 400s) belong to
- * the gateway's classifier. */
-enum health_failure routing_failure_kind(int status, bool timeout);
 /* The money one answer cost on a route channel: with a model price, input × prompt +
  * output × completion tokens per million, or the per-call price; with a manual unit cost
  * (money per 1M tokens), unit cost × total tokens / 1M; -1 when unknown (fallback cost,

@@ -525,17 +525,9 @@ static void test_splice_model(void **state)
     pool_destroy(pool);
 }
 
-static void test_failure_kinds_and_retry_after(void **state)
+static void test_retry_after(void **state)
 {
     (void)state;
-    assert_int_equal(routing_failure_kind(0, false), HEALTH_FAIL_CONNECT);
-    assert_int_equal(routing_failure_kind(0, true), HEALTH_FAIL_TIMEOUT);
-    assert_int_equal(routing_failure_kind(401, false), HEALTH_FAIL_AUTH);
-    assert_int_equal(routing_failure_kind(402, false), HEALTH_FAIL_QUOTA);
-    assert_int_equal(routing_failure_kind(429, false), HEALTH_FAIL_RATE_LIMIT);
-    assert_int_equal(routing_failure_kind(503, false), HEALTH_FAIL_SERVER_ERROR);
-    assert_int_equal(routing_failure_kind(400, false), HEALTH_FAIL_CLIENT_ERROR);
-    assert_int_equal(routing_failure_kind(422, false), HEALTH_FAIL_CLIENT_ERROR);
     assert_int_equal(routing_retry_after_ms(SLICE_LIT("30"), 0), 30000);
     assert_int_equal(routing_retry_after_ms(SLICE_LIT(" 2 "), 0), 2000);
     assert_int_equal(routing_retry_after_ms(SLICE_LIT("soon"), 0), 0);
@@ -607,7 +599,7 @@ int main(void)
         cmocka_unit_test(test_sticky_table),
         cmocka_unit_test(test_session_keys),
         cmocka_unit_test(test_splice_model),
-        cmocka_unit_test(test_failure_kinds_and_retry_after),
+        cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_explain),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
