@@ -92,6 +92,20 @@ bool buf_printf(struct buf *b, const char *fmt, ...)
     return true;
 }
 
+bool buf_append_i64(struct buf *b, long long v)
+{
+    char tmp[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0) tmp[n++] = '-';
+    if (!buf_reserve(b, n)) return false;
+    for (size_t i = 0; i < n; i++) b->p[b->n + i] = tmp[n - 1 - i];
+    b->n += n;
+    return true;
+}
+
 bool buf_nul(struct buf *b)
 {
     if (!buf_reserve(b, 0)) return false;

@@ -62,6 +62,8 @@ static inline bool buf_append_slice(struct buf *b, struct slice s)
     return buf_append(b, s.p, s.n);
 }
 bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a decimal integer (no printf: used on the per-request path). */
+bool buf_append_i64(struct buf *b, long long v);
 /* Keeps the buffer NUL-terminated past n without counting the NUL. */
 bool buf_nul(struct buf *b);
 /* Removes the first `n` bytes (memmove). */

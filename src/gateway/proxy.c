@@ -38,9 +38,9 @@
 #include "routing/select.h"
 #include "store/usage_queue.h"
 
-#define MAX_CANDIDATES  16
+#define MAX_CANDIDATES        16
 #define CONVERT_OFFLOAD_BYTES (64 * 1024)
-#define ERROR_BODY_KEEP (64 * 1024)
+#define ERROR_BODY_KEEP       (64 * 1024)
 
 struct gw_call {
     struct gw_worker *w;
@@ -63,11 +63,11 @@ struct gw_call {
      * converting candidate, on libuv's thread pool: a 200 KB body costs milliseconds of
      * DOM work that must not stall every other stream of the io thread. */
     uv_work_t offload;
-    bool offloading;                 /* the request pool belongs to the pool thread now */
-    enum api_format pre_fmt;         /* the format pre_cv / pre_body were encoded for */
-    struct conv *pre_cv;             /* consumed by the first attempt in that format */
+    bool offloading;         /* the request pool belongs to the pool thread now */
+    enum api_format pre_fmt; /* the format pre_cv / pre_body were encoded for */
+    struct conv *pre_cv;     /* consumed by the first attempt in that format */
     struct slice pre_body;
-    int pre_rc;                      /* 0, or -1 with pre_err */
+    int pre_rc; /* 0, or -1 with pre_err */
     struct conv_error pre_err;
     int decode_rc;
     struct conv_error decode_err;
@@ -205,22 +205,39 @@ static void record_attempt(struct gw_call *c, bool success, const char *error)
     usage_queue_push(&r);
 }
 
+/* One JSON line per request (appended piece by piece: printf was a tenth of the gateway's
+ * own instructions per request). */
 static void access_log(struct gw_call *c)
 {
     struct buf line = BUF_INIT;
+    if (!buf_reserve(&line, 400)) return;
     uint64_t ms = (clock_mono_ns() - c->start_ns) / 1000000u;
-    buf_printf(&line, "{\"ts\":%lld,\"rid\":\"%s\",\"ip\":\"%s\",\"method\":\"POST\",\"path\":",
-               (long long)clock_wall_ms(), c->request_id, c->client_ip);
+    buf_append_str(&line, "{\"ts\":");
+    buf_append_i64(&line, (long long)clock_wall_ms());
+    buf_append_str(&line, ",\"rid\":\"");
+    buf_append_str(&line, c->request_id);
+    buf_append_str(&line, "\",\"ip\":\"");
+    buf_append_str(&line, c->client_ip);
+    buf_append_str(&line, "\",\"method\":\"POST\",\"path\":");
     json_write_string(&line, c->path, strlen(c->path));
     buf_append_str(&line, ",\"model\":");
     json_write_string(&line, c->model.p, c->model.n);
-    buf_printf(&line,
-               ",\"status\":%d,\"stream\":%s,\"attempts\":%d,\"ms\":%llu,\"overhead_us\":%lld,"
-               "\"upstream_format\":\"%s\",\"prompt_tokens\":%ld,\"completion_tokens\":%ld%s}",
-               c->final_status, c->stream ? "true" : "false", c->attempt + 1,
-               (unsigned long long)ms, (long long)c->overhead_us,
-               c->estimated ? "local" : api_format_name(c->up_fmt), c->usage.input_total,
-               c->usage.output_total, c->client_gone ? ",\"client_gone\":true" : "");
+    buf_append_str(&line, ",\"status\":");
+    buf_append_i64(&line, c->final_status);
+    buf_append_str(&line, c->stream ? ",\"stream\":true,\"attempts\":"
+                                    : ",\"stream\":false,\"attempts\":");
+    buf_append_i64(&line, c->attempt + 1);
+    buf_append_str(&line, ",\"ms\":");
+    buf_append_i64(&line, (long long)ms);
+    buf_append_str(&line, ",\"overhead_us\":");
+    buf_append_i64(&line, (long long)c->overhead_us);
+    buf_append_str(&line, ",\"upstream_format\":\"");
+    buf_append_str(&line, c->estimated ? "local" : api_format_name(c->up_fmt));
+    buf_append_str(&line, "\",\"prompt_tokens\":");
+    buf_append_i64(&line, c->usage.input_total);
+    buf_append_str(&line, ",\"completion_tokens\":");
+    buf_append_i64(&line, c->usage.output_total);
+    buf_append_str(&line, c->client_gone ? ",\"client_gone\":true}" : "}");
     access_log_push(line.p, line.n);
     buf_free(&line);
 }
@@ -1225,8 +1242,8 @@ static void offload_work(uv_work_t *wk)
         snprintf(c->decode_err.message, sizeof c->decode_err.message, "Out of memory.");
         return;
     }
-    c->decode_rc = conv_request_decode(c->client_fmt, c->req->pool, c->req->body, ir,
-                                       &c->decode_err);
+    c->decode_rc =
+        conv_request_decode(c->client_fmt, c->req->pool, c->req->body, ir, &c->decode_err);
     if (c->decode_rc != 0) return;
     c->ir = ir;
     c->pre_cv = conv_new(c->req->pool, c->client_fmt, c->pre_fmt, &c->profile, ir, c->model);
