@@ -416,7 +416,17 @@ describe('gateway pass-through', () => {
     assert.ok(!mr.stdout.includes(PROXY_TOKEN), 'PROXY_TOKEN appears in the access log');
     assert.ok(!mr.stderr.includes(PROXY_TOKEN), 'PROXY_TOKEN appears in stderr');
     assert.ok(mr.stdout.trim().length > 0, 'no access log on stdout');
-    for (const line of mr.stdout.trim().split('\n').slice(-5)) JSON.parse(line); // one JSON object per line
+    const lines = mr.stdout.trim().split('\n').map((l) => JSON.parse(l)); // one JSON object per line
+    const proxied = lines.filter((l) => l.model !== undefined);
+    assert.ok(proxied.length > 0, 'proxied requests are logged');
+    for (const l of proxied) {
+      assert.equal(typeof l.ts, 'number');
+      assert.match(l.rid, /^req_[0-9a-f]{24}$/);
+      assert.equal(typeof l.status, 'number');
+      assert.equal(typeof l.attempts, 'number');
+      assert.equal(typeof l.stream, 'boolean');
+      assert.ok(Number.isInteger(l.ms) && l.ms >= 0);
+    }
   });
 
   test('a client disconnecting mid-stream closes the upstream connection', async () => {
