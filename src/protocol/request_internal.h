@@ -156,4 +156,9 @@ int req_encode_chat(struct req_enc *e, struct slice *out);
 int req_encode_messages(struct req_enc *e, struct slice *out);
 int req_encode_responses(struct req_enc *e, struct slice *out);
 
+/* The OpenAI (Chat and Responses) string forms of `tool_choice`: "auto", "none",
+ * "required" set r->tool_choice.mode and return 0; -1 after req_fail for another string or a
+ * value that is neither a string nor an object; 1 for an object (the caller reads it). */
+int req_tool_choice_openai_string(struct req_dec *d, json_t *tc, struct ir_request *r);
+
 #endif

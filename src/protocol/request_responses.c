@@ -383,20 +383,8 @@ static int dec_tool_choice(struct req_dec *d, json_t *root, struct ir_request *r
 {
     json_t *tc = json_object_get(root, "tool_choice");
     if (!tc || json_is_null(tc)) return 0;
-    if (json_is_string(tc)) {
-        const char *s = json_string_value(tc);
-        if (!strcmp(s, "auto"))
-            r->tool_choice.mode = IR_TC_AUTO;
-        else if (!strcmp(s, "none"))
-            r->tool_choice.mode = IR_TC_NONE;
-        else if (!strcmp(s, "required"))
-            r->tool_choice.mode = IR_TC_ANY;
-        else
-            return req_fail(d->err,
-                            "tool_choice must be \"auto\", \"none\", \"required\" or an object");
-        return 0;
-    }
-    if (!json_is_object(tc)) return req_fail(d->err, "tool_choice must be a string or an object");
+    int shared = req_tool_choice_openai_string(d, tc, r);
+    if (shared <= 0) return shared;
     struct slice type = SLICE_NULL;
     if (req_get_str(d, tc, "type", &type, "tool_choice") < 0) return -1;
     if (slice_eq_str(type, "function") || slice_eq_str(type, "custom")) {

@@ -626,3 +626,22 @@ bool req_claude_sampling_allowed(const struct ir_profile *p)
     size_t n = v.n < 10 ? v.n : 10;
     return memcmp(v.p, "2023-06-01", n) <= 0;
 }
+
+int req_tool_choice_openai_string(struct req_dec *d, json_t *tc, struct ir_request *r)
+{
+    if (json_is_string(tc)) {
+        const char *s = json_string_value(tc);
+        if (!strcmp(s, "auto"))
+            r->tool_choice.mode = IR_TC_AUTO;
+        else if (!strcmp(s, "none"))
+            r->tool_choice.mode = IR_TC_NONE;
+        else if (!strcmp(s, "required"))
+            r->tool_choice.mode = IR_TC_ANY;
+        else
+            return req_fail(d->err,
+                            "tool_choice must be \"auto\", \"none\", \"required\" or an object");
+        return 0;
+    }
+    if (!json_is_object(tc)) return req_fail(d->err, "tool_choice must be a string or an object");
+    return 1;
+}

@@ -824,3 +824,28 @@ enum conv_stream_status conv_stream_status(const struct conv *cv, struct conv_er
     if (err && st->status == CONV_STREAM_FAILED) *err = st->failure;
     return st->status;
 }
+
+int stream_emit_openai_terminal(struct conv *cv, const char *object, struct buf *out)
+{
+    struct conv_stream_state *st = cv->stream;
+    struct sw w;
+    sw_begin(&w, out);
+    if (stream_include_usage(cv)) {
+        sw_event(&w, NULL);
+        sw_raw(&w, "{\"id\":");
+        sw_str(&w, st->id);
+        sw_raw(&w, ",\"object\":\"");
+        sw_raw(&w, object);
+        sw_raw(&w, "\",\"created\":");
+        sw_long(&w, st->created);
+        sw_raw(&w, ",\"model\":");
+        sw_str(&w, st->model);
+        sw_raw(&w, ",\"choices\":[],\"usage\":");
+        stream_write_usage_chat(&w, &cv->usage);
+        sw_raw(&w, "}\n\n");
+    }
+    sw_raw(&w, "data: [DONE]");
+    if (sw_end(&w) != 0) return -1;
+    st->e.terminal_done = true;
+    return 0;
+}

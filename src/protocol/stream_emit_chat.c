@@ -94,25 +94,7 @@ static int thinking_block(struct conv *cv, const char *type, const char *field, 
 
 static int terminal(struct conv *cv, struct buf *out)
 {
-    struct conv_stream_state *st = cv->stream;
-    struct sw w;
-    sw_begin(&w, out);
-    if (stream_include_usage(cv)) {
-        sw_event(&w, NULL);
-        sw_raw(&w, "{\"id\":");
-        sw_str(&w, st->id);
-        sw_raw(&w, ",\"object\":\"chat.completion.chunk\",\"created\":");
-        sw_long(&w, st->created);
-        sw_raw(&w, ",\"model\":");
-        sw_str(&w, st->model);
-        sw_raw(&w, ",\"choices\":[],\"usage\":");
-        stream_write_usage_chat(&w, &cv->usage);
-        sw_raw(&w, "}\n\n");
-    }
-    sw_raw(&w, "data: [DONE]");
-    if (sw_end(&w) != 0) return -1;
-    st->e.terminal_done = true;
-    return 0;
+    return stream_emit_openai_terminal(cv, "chat.completion.chunk", out);
 }
 
 static int finish(struct conv *cv, enum ir_finish f, struct buf *out)

@@ -248,4 +248,9 @@ bool stream_include_encrypted(const struct conv *cv);
 /* Whether the client asked for a usage chunk (A/L `stream_options.include_usage`). */
 bool stream_include_usage(const struct conv *cv);
 
+/* The terminal events of an OpenAI-style client stream (Chat `chat.completion.chunk`,
+ * legacy Completions `text_completion`): the usage-only chunk when the client asked for it,
+ * then `data: [DONE]`. 0 or -1. */
+int stream_emit_openai_terminal(struct conv *cv, const char *object, struct buf *out);
+
 #endif
