@@ -360,6 +360,8 @@ static void client_gone(struct gw_call *c)
     if (c->xfer) {
         upstream_abort(c->xfer);
         c->xfer = NULL;
+        /* neither a success nor the channel's failure: give its trial slot back */
+        if (c->pick) routing_attempt_abandon(&c->rq, c->pick);
         record_attempt(c, false, "client closed the connection");
     }
     c->want_finalize = true;
@@ -680,6 +682,7 @@ static enum upstream_data_verdict up_data(void *ud, const char *p, size_t n)
             /* over MAX_RESPONSE_MB: give up on this response */
             upstream_abort(c->xfer);
             c->xfer = NULL;
+            if (c->pick) routing_attempt_abandon(&c->rq, c->pick);
             record_attempt(c, false, "response larger than MAX_RESPONSE_MB");
             respond_final_error(c, 502, "upstream_error", "response_too_large",
                                 "The upstream response is larger than MAX_RESPONSE_MB.");
@@ -1298,6 +1301,7 @@ void gw_proxy_abort_all(struct gw_worker *w)
         if (c->xfer) {
             upstream_abort(c->xfer);
             c->xfer = NULL;
+            if (c->pick) routing_attempt_abandon(&c->rq, c->pick);
             record_attempt(c, false, "metarelay is shutting down");
         }
         if (!c->finished && !c->client_gone) {

@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
+  addRelay,
   attemptOf,
   chatBody,
   fakeReset,
@@ -632,5 +633,42 @@ describe('routing: selection, routes, stickiness and persistence', () => {
     const r2 = await chat(mr, 'restart-model');
     assert.equal(r2.status, 200);
     assert.equal((await rowsOf(mr, r2.rid)).length, 1, 'the cooled channel is skipped after the restart');
+  });
+});
+
+describe('routing: a client that leaves gives the channel its trial back', () => {
+  const children = [];
+  let mr, fr;
+  const MODEL = 'trial-leave-model';
+
+  before(async () => {
+    mr = await startMetarelay({ TOKEN_ROUTER_FAILURE_COOLDOWN_BASE_SEC: '0.2', TOKEN_ROUTER_FAILURE_COOLDOWN_MAX_SEC: '0.2' });
+    children.push(mr);
+    fr = await startFakeRelay({ name: unique('trial'), models: [MODEL], args: ['--fail-first', '1', '--chunks', '30', '--chunk-delay-ms', '50'] });
+    children.push(fr);
+    await addRelay(mr, fr);
+  });
+
+  after(async () => {
+    await stopAll(children);
+  });
+
+  test('the half-open trial taken by a stream whose client disconnects is released', async () => {
+    // 1. the only channel fails once: it cools down for 200 ms
+    const first = await readResponse(await mr.proxyFetch('/v1/chat/completions', { body: chatBody(MODEL) }));
+    assert.ok(first.status >= 500, first.text);
+    await sleep(300); // cooled down: the next request is its half-open trial
+    // 2. that trial is a slow stream whose client leaves after the first bytes
+    const ac = new AbortController();
+    const res = await mr.proxyFetch('/v1/chat/completions', { body: chatBody(MODEL, { stream: true }), signal: ac.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    await reader.read();
+    ac.abort();
+    await reader.cancel().catch(() => {});
+    await sleep(150);
+    // 3. the channel is not held by a trial nobody will ever finish
+    const third = await readResponse(await mr.proxyFetch('/v1/chat/completions', { body: chatBody(MODEL) }));
+    assert.equal(third.status, 200, third.text);
   });
 });
